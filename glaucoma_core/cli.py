@@ -1,0 +1,56 @@
+"""Command-line entry point: builds the parser from the command modules and dispatches.
+
+Each module in :mod:`glaucoma_core.commands` exposes ``register(subparsers)``, which adds its
+subcommands and sets ``func`` (a callable taking the parsed namespace and returning an exit
+code) as the parser default. Commands parse, call the core and print; nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = (
+    "glaucoma_core.commands.data_commands",
+    "glaucoma_core.commands.train_commands",
+    "glaucoma_core.commands.eval_commands",
+)
+
+
+class UserError(Exception):
+    """An error caused by input the user can fix; printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m glaucoma_core",
+        description="Glaucoma workbench: datasets, training, cross-validation, evaluation.",
+    )
+    parser.add_argument("--home", help="workbench home (run store, caches); default $GLAUCOMA_HOME or models/")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # command module not written yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
