@@ -13,6 +13,7 @@ import sys
 
 COMMAND_MODULES = (
     "glaucoma_core.commands.data_commands",
+    "glaucoma_core.commands.demo_commands",
     "glaucoma_core.commands.train_commands",
     "glaucoma_core.commands.eval_commands",
 )
