@@ -1,0 +1,328 @@
+"""The dataset index: one pandas DataFrame row per image file of a dataset folder.
+
+Columns (see :data:`INDEX_COLUMNS`):
+    path (absolute str), relpath (posix str relative to the root), fold (Int64, <NA> in a flat
+    layout), split ('train'|'valid'|'test', None in a flat layout), label (int, 1 = glaucoma),
+    class_name (folder name as on disk), width, height (Int64, after EXIF orientation),
+    mode (the file's PIL mode), bytes (int), sha256 (hex str, '' when unreadable),
+    problem (str, '' when the image is usable, else the reason).
+``df.attrs``: layout ('folds' | 'flat'), root, ignored (folders outside the layout), cache_hits,
+decoded (images actually decoded), seconds.
+
+Every image is checked completely (all pixels decoded), in parallel threads. Work is shared:
+hard links of one file (same device and inode, as in the demo dataset where one image sits in
+ten folds) are read once, and identical content (same sha256) is decoded once. Results are
+cached by path + mtime + size (:mod:`glaucoma_core.data.scan_cache`), so rescanning an
+unchanged folder decodes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+
+from glaucoma_core import labels, paths
+from glaucoma_core.data.images import (
+    MAX_FILE_BYTES,
+    MAX_PIXELS,
+    ImageProblem,
+    inspect_image,
+    read_image_bytes,
+)
+from glaucoma_core.data.layout import DatasetLayoutError, ImageEntry, discover
+from glaucoma_core.data.scan_cache import CachedFile, ScanCache
+
+__all__ = [
+    "INDEX_COLUMNS",
+    "DatasetLayoutError",
+    "scan_dataset",
+    "usable",
+    "find_duplicates",
+    "find_leaks",
+    "dataset_fingerprint",
+    "fold_numbers",
+    "empty_index",
+]
+
+INDEX_COLUMNS = [
+    "path", "relpath", "fold", "split", "label", "class_name",
+    "width", "height", "mode", "bytes", "sha256", "problem",
+]
+_SPLIT_ORDER = {name: i for i, name in enumerate(labels.SPLITS)}
+CACHE_FILE_NAME = "scan_cache.sqlite"
+
+
+# --- checking one file ---------------------------------------------------------------------
+
+
+class _Checker:
+    """Checks files once per inode and decodes once per sha256; safe to call from threads."""
+
+    def __init__(self, max_pixels: int):
+        self.max_pixels = max_pixels
+        self._by_content: dict[str, tuple] = {}
+        self._lock = threading.Lock()
+        self.decoded = 0
+
+    def check(self, path: str, size: int, mtime_ns: int) -> CachedFile:
+        try:
+            data = read_image_bytes(path)
+        except ImageProblem as exc:
+            return CachedFile(size, mtime_ns, "", None, None, "", exc.reason)
+        sha = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            known = self._by_content.get(sha)
+        if known is None:
+            info = inspect_image(data, max_pixels=self.max_pixels)
+            known = (info.width, info.height, info.mode, info.problem)
+            with self._lock:
+                self._by_content[sha] = known
+                self.decoded += 1
+        return CachedFile(size, mtime_ns, sha, *known)
+
+
+def _stat_problem(exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if exc.errno == errno.ENOENT:
+        return "broken symlink (target missing)"
+    return f"unreadable file: {exc.strerror or exc}"
+
+
+# --- scanning ------------------------------------------------------------------------------
+
+
+def empty_index(layout: str = "flat", root: str = "") -> pd.DataFrame:
+    """An index with no rows and the right columns."""
+    return _frame([], [], layout, root)
+
+
+def scan_dataset(
+    root: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    use_cache: bool = True,
+    home: str | os.PathLike | None = None,
+    max_pixels: int = MAX_PIXELS,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Index every image of the dataset at ``root``; broken files become rows with a problem.
+
+    root: dataset folder (fold layout or flat layout, see :mod:`glaucoma_core.data.layout`).
+    workers: threads that read and decode (default: min(8, CPU count)).
+    use_cache: reuse and update the scan cache under ``paths.cache_dir(home)``.
+    home: workbench home (default $GLAUCOMA_HOME or models/).
+    max_pixels: decompression-bomb limit passed to the image checks.
+    progress: called as progress(done, total) while files are checked.
+
+    Raises DatasetLayoutError (a ValueError) when root is missing or not a dataset folder;
+    never raises for a bad image.
+    """
+    started = time.perf_counter()
+    found = discover(root)
+    entries = found.entries
+
+    stats: list[os.stat_result | None] = []
+    results: list[CachedFile | None] = []
+    for entry in entries:
+        try:
+            st = os.stat(entry.path)
+        except OSError as exc:
+            stats.append(None)
+            results.append(CachedFile(0, 0, "", None, None, "", _stat_problem(exc)))
+            continue
+        stats.append(st)
+        if not os.path.isfile(entry.path):
+            results.append(CachedFile(st.st_size, st.st_mtime_ns, "", None, None, "", "not a regular file"))
+        elif st.st_size == 0:
+            results.append(CachedFile(0, st.st_mtime_ns, "", None, None, "", "empty file (0 bytes)"))
+        elif st.st_size > MAX_FILE_BYTES:
+            results.append(CachedFile(st.st_size, st.st_mtime_ns, "", None, None, "",
+                                      f"file too large: {st.st_size:,} bytes"))
+        else:
+            results.append(None)
+
+    cache = _open_cache(home, max_pixels) if use_cache else None
+    cache_hits = 0
+    if cache is not None:
+        try:
+            cached = cache.entries_under(found.root)
+        except Exception:  # noqa: BLE001 - a broken cache only costs time
+            cached = {}
+        for i, entry in enumerate(entries):
+            hit = cached.get(entry.path)
+            st = stats[i]
+            if results[i] is None and hit and hit.size == st.st_size and hit.mtime_ns == st.st_mtime_ns:
+                results[i] = hit
+                cache_hits += 1
+
+    # One check per inode: hard links share the work.
+    todo: dict[tuple[int, int], list[int]] = {}
+    for i, result in enumerate(results):
+        if result is None:
+            todo.setdefault((stats[i].st_dev, stats[i].st_ino), []).append(i)
+    checker = _Checker(max_pixels)
+    if todo:
+        n_workers = workers or min(8, os.cpu_count() or 1)
+        groups = list(todo.values())
+
+        def run(group: list[int]) -> tuple[list[int], CachedFile]:
+            first = group[0]
+            return group, checker.check(entries[first].path, stats[first].st_size, stats[first].st_mtime_ns)
+
+        with ThreadPoolExecutor(max_workers=max(1, n_workers)) as pool:
+            for done, (group, result) in enumerate(pool.map(run, groups), start=1):
+                for i in group:
+                    results[i] = result
+                if progress is not None:
+                    progress(done, len(groups))
+        if cache is not None:
+            _store(cache, [(entries[i].path, results[i]) for group in groups for i in group], found.root,
+                   {e.path for e in entries})
+    if cache is not None:
+        cache.close()
+
+    index = _frame(entries, results, found.layout, found.root)
+    index.attrs.update(
+        ignored=list(found.ignored),
+        cache_hits=cache_hits,
+        decoded=checker.decoded,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return index
+
+
+def _open_cache(home, max_pixels: int) -> ScanCache | None:
+    try:
+        return ScanCache(paths.cache_dir(home) / CACHE_FILE_NAME, checker=f"max_pixels={max_pixels}")
+    except Exception:  # noqa: BLE001 - no cache is slower, not wrong
+        return None
+
+
+def _store(cache: ScanCache, rows, root: str, keep: set[str]) -> None:
+    try:
+        cache.store(rows)
+        cache.forget_except(root, keep)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _frame(entries: list[ImageEntry], results: list[CachedFile], layout: str, root: str) -> pd.DataFrame:
+    records = [
+        {
+            "path": e.path,
+            "relpath": e.relpath,
+            "fold": e.fold,
+            "split": e.split,
+            "label": int(e.label),
+            "class_name": e.class_name,
+            "width": r.width,
+            "height": r.height,
+            "mode": r.mode,
+            "bytes": int(r.size),
+            "sha256": r.sha256,
+            "problem": r.problem,
+        }
+        for e, r in zip(entries, results, strict=True)
+    ]
+    df = pd.DataFrame.from_records(records, columns=INDEX_COLUMNS)
+    df["fold"] = df["fold"].astype("Int64")
+    df["split"] = df["split"].astype(object).where(df["split"].notna(), None)
+    for column in ("label", "bytes"):
+        df[column] = df[column].astype("int64")
+    for column in ("width", "height"):
+        df[column] = df[column].astype("Int64")
+    if len(df):
+        order = df["split"].map(lambda s: _SPLIT_ORDER.get(s, -1))
+        df = (
+            df.assign(_fold=df["fold"].fillna(0), _split=order)
+            .sort_values(["_fold", "_split", "label", "relpath"], kind="stable")
+            .drop(columns=["_fold", "_split"])
+            .reset_index(drop=True)
+        )
+    df.attrs["layout"] = layout
+    df.attrs["root"] = root
+    return df
+
+
+# --- questions about an index --------------------------------------------------------------
+
+
+def usable(index: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose image can be used (problem == '')."""
+    return index[index["problem"] == ""]
+
+
+def fold_numbers(index: pd.DataFrame) -> list[int]:
+    """Sorted fold numbers present in the index ([] for a flat layout)."""
+    return sorted(int(f) for f in index["fold"].dropna().unique())
+
+
+def find_duplicates(index: pd.DataFrame) -> pd.DataFrame:
+    """Identical usable images (same sha256) at more than one path of the same fold.
+
+    In the fold layout one image normally appears once per fold (test in one, train/valid in
+    the others), so duplicates are counted within a fold; a flat layout is one group.
+    Columns: fold (Int64), sha256, n, paths (list of relpaths), labels (list), label_conflict
+    (True when the copies carry different labels).
+    """
+    columns = ["fold", "sha256", "n", "paths", "labels", "label_conflict"]
+    good = usable(index)
+    good = good[good["sha256"] != ""]
+    rows = []
+    for (fold, sha), group in good.groupby(["fold", "sha256"], dropna=False, sort=True):
+        if len(group) > 1:
+            labels_ = [int(x) for x in group["label"]]
+            rows.append({
+                "fold": fold, "sha256": sha, "n": len(group), "paths": list(group["relpath"]),
+                "labels": labels_, "label_conflict": len(set(labels_)) > 1,
+            })
+    out = pd.DataFrame(rows, columns=columns)
+    out["fold"] = out["fold"].astype("Int64")
+    return out
+
+
+def find_leaks(index: pd.DataFrame) -> pd.DataFrame:
+    """Same content (sha256) in the test split and in the train or valid split of one fold.
+
+    Columns: fold (int), sha256, splits (sorted list of the splits it is in), paths (list).
+    Empty for a flat layout.
+    """
+    columns = ["fold", "sha256", "splits", "paths"]
+    good = usable(index)
+    good = good[(good["sha256"] != "") & good["fold"].notna() & good["split"].notna()]
+    rows = []
+    for (fold, sha), group in good.groupby(["fold", "sha256"], sort=True):
+        splits = set(group["split"])
+        if "test" in splits and splits & {"train", "valid"}:
+            rows.append({
+                "fold": int(fold), "sha256": sha,
+                "splits": sorted(splits, key=_SPLIT_ORDER.get), "paths": list(group["relpath"]),
+            })
+    return pd.DataFrame(rows, columns=columns)
+
+
+def dataset_fingerprint(index: pd.DataFrame) -> str:
+    """A sha256 hex digest of what the index says (relpath, content, label, fold, split, problem).
+
+    Equal for two scans of an unchanged dataset, different when any image, label or split
+    assignment changes; independent of where the dataset folder is.
+    """
+    digest = hashlib.sha256()
+    columns = ["relpath", "sha256", "label", "fold", "split", "problem"]
+    lines = sorted(
+        "\t".join("" if pd.isna(value) else str(value) for value in row)
+        for row in index[columns].itertuples(index=False, name=None)
+    )
+    for line in lines:
+        digest.update(line.encode("utf-8", "surrogateescape"))
+        digest.update(b"\n")
+    return digest.hexdigest()
