@@ -184,8 +184,8 @@ def metric_intervals(labels, probabilities, threshold=0.5, *, n_resamples: int =
     if both:
         for i in range(n_resamples):
             fpr, tpr, _ = m._roc_points_unchecked(y_b[i], p_b[i])
-            samples["sens_at_spec85"][i] = m._tpr_at_fpr(fpr, tpr, 1 - m.REFUGE_SPECIFICITY)
-            samples["sens_at_spec95"][i] = m._tpr_at_fpr(fpr, tpr, 1 - m.AIROGS_SPECIFICITY)
+            samples["sens_at_spec85"][i] = m.tpr_at_fpr(fpr, tpr, 1 - m.REFUGE_SPECIFICITY)
+            samples["sens_at_spec95"][i] = m.tpr_at_fpr(fpr, tpr, 1 - m.AIROGS_SPECIFICITY)
             samples["pauc_spec90"][i] = m._partial_auc_from_roc(fpr, tpr, 1 - m.PAUC_MIN_SPECIFICITY, True)
             samples["average_precision"][i] = m._average_precision_unchecked(y_b[i], p_b[i])
     for name in BOOTSTRAP_METRICS:

@@ -323,10 +323,12 @@ def sensitivity_at_specificity(labels, scores, specificity: float = REFUGE_SPECI
     y, s = check_inputs(labels, scores)
     _require_both_classes(y, "sensitivity at fixed specificity")
     fpr, tpr, _ = _roc_points_unchecked(y, s)
-    return _tpr_at_fpr(fpr, tpr, 1.0 - specificity, method)
+    return tpr_at_fpr(fpr, tpr, 1.0 - specificity, method)
 
 
-def _tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float, method: str = "interpolate") -> float:
+def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float, method: str = "interpolate") -> float:
+    """Sensitivity read off ROC points (from :func:`roc_points`) at FPR ``target``; see the
+    module docstring for the 'interpolate' and 'step' rules."""
     target = min(max(target, 0.0), 1.0) + 1e-12  # forgive float noise in 1 - 0.95
     left = np.flatnonzero(fpr <= target)[-1]  # fpr[0] == 0 so never empty
     if method == "step" or left == fpr.size - 1 or fpr[left] >= target - 2e-12:
