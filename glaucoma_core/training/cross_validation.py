@@ -1,0 +1,277 @@
+"""Cross-validation: one configuration over the folds of a dataset, recorded as an experiment.
+
+``create_cv_experiment`` records the experiment and one queued run per fold;
+``run_cv`` trains the runs not finished yet (so it also resumes an interrupted experiment)
+with an executor, stops after a cancelled fold (finished folds are kept), and returns
+``cv_report``: per-fold test metrics and their mean, standard deviation and 95 % t-interval.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from glaucoma_core.store.liveness import pid_alive, this_host
+from glaucoma_core.store.run_store import RunStore
+
+FOLD_METRICS = ("auc", "accuracy", "sensitivity", "specificity", "f1", "tp", "fp", "tn", "fn")
+SUMMARY_METRICS = ("auc", "accuracy", "sensitivity", "specificity", "f1")
+
+
+class CrossValidationError(ValueError):
+    """The cross-validation cannot be set up as asked (no folds, unknown fold...)."""
+
+
+def create_cv_experiment(store: RunStore, data_root, config, *, folds: Iterable[int] | None = None,
+                         name: str | None = None, index=None) -> int:
+    """Record an experiment of ``config`` over ``folds`` (default: every fold of the dataset)
+    and one queued run per fold. Returns the experiment id.
+
+    Args:
+        store: the run store.
+        data_root: the dataset folder (fold layout: fold_1/{train,valid,test}/...).
+        config: a TrainConfig (or its dict).
+        folds: fold numbers; all folds of the dataset when None.
+        name: experiment name; default '<backbone> cv'.
+        index: the dataset index when already scanned.
+    """
+    from glaucoma_core.data.index import dataset_fingerprint, fold_numbers, scan_dataset
+
+    if index is None:
+        index = scan_dataset(data_root, home=store.home)
+    available = [int(f) for f in fold_numbers(index)]
+    if not available:
+        raise CrossValidationError(
+            f"{data_root}: no fold folders (fold_1, fold_2, ...) found; cross-validation needs the "
+            "fold layout (make one with the make-folds command)"
+        )
+    chosen = sorted({int(f) for f in folds}) if folds else available
+    unknown = sorted(set(chosen) - set(available))
+    if unknown:
+        raise CrossValidationError(
+            f"{data_root}: fold(s) {', '.join(map(str, unknown))} not in the dataset "
+            f"(it has {', '.join(map(str, available))})"
+        )
+    config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    name = name or f"{config_dict.get('backbone', 'model')} cv"
+    experiment_id = store.create_experiment(name, config_dict, str(data_root), dataset_fingerprint(index), chosen)
+    for fold in chosen:
+        store.create_run(experiment_id, fold, config_dict, str(data_root))
+    return experiment_id
+
+
+def pending_runs(store: RunStore, experiment_id: int) -> list[int]:
+    """The runs to train so that every fold of the experiment has a finished run.
+
+    Per fold: nothing when a run finished (or one is being trained by a live process); else its
+    queued run, or a new run (a failed or cancelled one stays as history).
+    """
+    experiment = store.experiment(experiment_id)
+    runs = store.runs(experiment["id"])  # reaps dead runs first
+    host, me, result = this_host(), os.getpid(), []
+    for fold in experiment["folds"]:
+        fold_runs = runs[runs["fold"] == fold]
+        if (fold_runs["status"] == "finished").any() or (fold_runs["status"] == "running").any():
+            continue
+        queued = fold_runs[fold_runs["status"] == "queued"].sort_values("id")
+        taken = [
+            int(row.id) for row in queued.itertuples()
+            if row.pid is not None and not _isna(row.pid) and int(row.pid) != me
+            and (row.host in (None, host)) and pid_alive(int(row.pid))
+        ]
+        free = [int(r) for r in queued["id"] if int(r) not in taken]
+        if taken and not free:
+            continue  # another live job will train it
+        if free:
+            result.append(free[0])
+        else:
+            result.append(store.create_run(experiment["id"], fold, experiment["config"], experiment["data_root"]))
+    return result
+
+
+def run_cv(store: RunStore, experiment_id: int, *, executor=None, index=None, train_fn: Callable | None = None,
+           echo: Callable[[str], None] | None = print) -> dict:
+    """Train the experiment's folds that are not finished, then return :func:`cv_report`.
+
+    Args:
+        store: the run store.
+        experiment_id: the experiment (from :func:`create_cv_experiment`).
+        executor: a LocalExecutor (default) or RayExecutor.
+        index: the dataset index, shared by the folds of a local executor (scanned once if None).
+        train_fn: the fold trainer (tests inject a fake one); default the real trainer.
+        echo: where progress goes (None for silence).
+
+    A cancelled fold stops the cross-validation: the folds not started are cancelled, the
+    finished ones are kept (``cv --resume`` trains the rest later).
+    """
+    from glaucoma_core.training.executors import LocalExecutor
+
+    executor = executor or LocalExecutor()
+    experiment = store.experiment(experiment_id)
+    todo = pending_runs(store, experiment["id"])
+    for run_id in todo:
+        store.claim_run(run_id)
+    if echo:
+        echo(f"experiment {experiment['id']} ({experiment['name']}): {len(todo)} fold(s) to train "
+             f"with the {executor.name} executor")
+    done: set[int] = set()
+    stopped = False
+    outcomes = None
+    try:
+        if todo and index is None and executor.name == "local":
+            from glaucoma_core.data.index import scan_dataset
+
+            index = scan_dataset(experiment["data_root"], home=store.home)
+        outcomes = executor.run(store, todo, index=index, train_fn=train_fn, echo=echo)
+        for outcome in outcomes:
+            done.add(outcome["run_id"])
+            if echo:
+                echo(_fold_line(outcome))
+            if outcome["status"] == "cancelled":
+                stopped = True
+                break
+    except BaseException as exc:
+        reason = f"cross-validation stopped: {type(exc).__name__}: {exc}"
+        for run_id in todo:
+            if run_id not in done and store.run(run_id)["status"] == "queued":
+                store.finish_run(run_id, "failed", reason)
+        raise
+    finally:
+        if outcomes is not None:
+            outcomes.close()
+    if stopped:
+        for run_id in todo:
+            if run_id not in done:
+                store.request_cancel(run_id)  # queued: cancelled; running (Ray): asked to stop
+    return cv_report(store, experiment["id"])
+
+
+def cancel_experiment(store: RunStore, experiment_id: int) -> list[int]:
+    """Ask every unfinished run of an experiment to stop. Returns their ids."""
+    runs = store.runs(experiment_id)
+    active = [int(r) for r in runs.loc[runs["status"].isin(["queued", "running"]), "id"]]
+    for run_id in active:
+        store.request_cancel(run_id)
+    return active
+
+
+def cv_report(store: RunStore, experiment_id: int, split: str = "test") -> dict:
+    """The experiment's per-fold metrics (newest finished run of each fold, on ``split``) and
+    their summary.
+
+    Returns {experiment: id, name, status ('finished' when every fold has a finished run,
+    else 'incomplete'), folds: [{fold, run_id, status, auc, accuracy, sensitivity, specificity,
+    f1, tp, fp, tn, fn}], missing_folds: [...], summary: {metric: {mean, std, ci95: [low, high],
+    n}}}.
+    """
+    experiment = store.experiment(experiment_id)
+    runs = store.runs(experiment["id"])
+    finished = runs[runs["status"] == "finished"].sort_values("id")
+    latest = finished.groupby("fold").tail(1)
+    metrics = store.final_metrics(latest["id"].tolist())
+    metrics = metrics[metrics["split"] == split]
+    folds, missing = [], []
+    for fold in experiment["folds"]:
+        row = latest[latest["fold"] == fold]
+        if row.empty:
+            last = runs[runs["fold"] == fold].sort_values("id").tail(1)
+            missing.append({
+                "fold": int(fold),
+                "run_id": int(last["id"].iloc[0]) if len(last) else None,
+                "status": last["status"].iloc[0] if len(last) else "none",
+                "error": last["error"].iloc[0] if len(last) else None,
+            })
+            continue
+        run_id = int(row["id"].iloc[0])
+        values = metrics[metrics["run_id"] == run_id].set_index("metric")["value"]
+        entry: dict[str, Any] = {"fold": int(fold), "run_id": run_id, "status": "finished"}
+        for name in FOLD_METRICS:
+            value = values.get(name, math.nan)
+            entry[name] = int(value) if name in ("tp", "fp", "tn", "fn") and not _isna(value) else _num(value)
+        folds.append(entry)
+    summary = {name: summarize([fold[name] for fold in folds]) for name in SUMMARY_METRICS}
+    return {
+        "experiment": int(experiment["id"]),
+        "name": experiment["name"],
+        "status": "finished" if not missing else "incomplete",
+        "split": split,
+        "folds": folds,
+        "missing_folds": missing,
+        "summary": summary,
+    }
+
+
+def summarize(values: Iterable[float], confidence: float = 0.95) -> dict:
+    """Mean, sample standard deviation and the t-interval of the mean of ``values`` (NaN
+    skipped). With fewer than two values the std and the interval are None."""
+    from scipy import stats
+
+    data = np.array([v for v in values if v is not None and not _isna(v)], dtype=float)
+    n = len(data)
+    if n == 0:
+        return {"mean": None, "std": None, "ci95": None, "n": 0}
+    mean = float(data.mean())
+    if n < 2:
+        return {"mean": mean, "std": None, "ci95": None, "n": 1}
+    std = float(data.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
+    return {"mean": mean, "std": std, "ci95": [mean - half, mean + half], "n": n}
+
+
+def format_report(report: dict) -> str:
+    """A readable table of a :func:`cv_report`."""
+    lines = [f"experiment {report['experiment']} ({report['name']}): {report['status']}, "
+             f"{report['split']} split, threshold 0.5"]
+    header = f"{'fold':>4} {'run':>5} " + " ".join(f"{m:>11}" for m in SUMMARY_METRICS) + "   tp  fp  tn  fn"
+    lines.append(header)
+    for fold in report["folds"]:
+        cells = " ".join(f"{_fmt(fold[m]):>11}" for m in SUMMARY_METRICS)
+        lines.append(f"{fold['fold']:>4} {fold['run_id']:>5} {cells}  "
+                     f"{fold['tp']:>3} {fold['fp']:>3} {fold['tn']:>3} {fold['fn']:>3}")
+    for key, label in (("mean", "mean"), ("std", "sd")):
+        cells = " ".join(f"{_fmt(report['summary'][m][key]):>11}" for m in SUMMARY_METRICS)
+        lines.append(f"{label:>10} {cells}")
+    cells = " ".join(
+        f"{_fmt_ci(report['summary'][m]['ci95']):>11}" for m in SUMMARY_METRICS
+    )
+    lines.append(f"{'95% CI':>10} {cells}")
+    for miss in report["missing_folds"]:
+        why = f": {miss['error']}" if miss.get("error") else ""
+        lines.append(f"fold {miss['fold']}: not finished (run {miss['run_id']}, {miss['status']}{why})")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _fold_line(outcome: dict) -> str:
+    test = outcome.get("metrics", {}).get("test", {})
+    text = f"fold {outcome['fold']} (run {outcome['run_id']}): {outcome['status']}"
+    if test:
+        text += f", test AUC {_fmt(test.get('auc'))}, accuracy {_fmt(test.get('accuracy'))}"
+    if outcome.get("error"):
+        text += f" ({outcome['error']})"
+    return text
+
+
+def _isna(value) -> bool:
+    try:
+        return value is None or bool(np.isnan(float(value)))
+    except (TypeError, ValueError):
+        return value is None or str(value) in ("<NA>", "nan")
+
+
+def _num(value) -> float | None:
+    return None if _isna(value) else float(value)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None or _isna(value) else f"{float(value):.3f}"
+
+
+def _fmt_ci(ci) -> str:
+    return "-" if not ci else f"{ci[0]:.2f}-{ci[1]:.2f}"

@@ -1,0 +1,147 @@
+"""Executors: where the folds of a cross-validation are trained.
+
+- ``LocalExecutor``: in this process, one fold after the other (the default).
+- ``RayExecutor``: each fold is a Ray task (one GPU each where the cluster has GPUs) on
+  ``ray.init(address=...)``. The task trains the fold and writes to the run store itself, so
+  the workers must see the same workbench home as the driver: the same machine, or a shared
+  filesystem on which SQLite locking works (SQLite's WAL mode does not work across machines on
+  a network filesystem; for a multi-machine cluster put the home on a filesystem they share
+  with working POSIX locks, or run the driver and workers on one multi-GPU machine).
+  Ray is optional: it is imported only here, with a clear message when missing.
+
+Both yield one outcome dict per run as runs end (see ``fold_run.execute_run``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from glaucoma_core.store.run_store import RunStore
+from glaucoma_core.training.fold_run import execute_run
+
+EXECUTORS = ("local", "ray")
+
+
+class ExecutorUnavailable(RuntimeError):
+    """The executor cannot run here (Ray missing, cluster unreachable); the message says why."""
+
+
+class LocalExecutor:
+    """Trains runs one after the other in this process, sharing one dataset index."""
+
+    name = "local"
+
+    def run(self, store: RunStore, run_ids: Iterable[int], *, index=None, train_fn: Callable | None = None,
+            echo: Callable[[str], None] | None = print) -> Iterator[dict]:
+        """Train each run in turn; yields each run's outcome. Stop iterating to stop early."""
+        for run_id in run_ids:
+            outcome = execute_run(store, run_id, index=index, train_fn=train_fn, echo=echo)
+            _clear_keras_session()
+            yield outcome
+
+
+class RayExecutor:
+    """Sends each run to a Ray cluster as a task.
+
+    Args:
+        address: the cluster (``ray.init(address=...)``): 'auto', 'ray://host:10001',
+            'host:6379'; None starts a local Ray instance for the duration of the run.
+        num_gpus: GPUs per task; default 1 when the cluster has GPUs, else 0.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, num_gpus: float | None = None):
+        self.address = address
+        self.num_gpus = num_gpus
+
+    def run(self, store: RunStore, run_ids: Iterable[int], *, index=None, train_fn: Callable | None = None,
+            echo: Callable[[str], None] | None = print) -> Iterator[dict]:
+        """Submit every run at once; yields outcomes as tasks finish. ``index`` and
+        ``train_fn`` are not sent (each task scans the dataset, with the scan cache, and uses
+        the real trainer)."""
+        ray = import_ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            _init_ray(ray, self.address)
+        try:
+            gpus = float(ray.cluster_resources().get("GPU", 0))
+            num_gpus = self.num_gpus if self.num_gpus is not None else (1 if gpus >= 1 else 0)
+            task = ray.remote(num_gpus=num_gpus, max_retries=0)(ray_train_run)
+            if echo:
+                echo(f"ray: cluster {ray.cluster_resources()}, {num_gpus} GPU per fold")
+            pending = {task.remote(str(store.home), int(run_id)): int(run_id) for run_id in run_ids}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                run_id = pending.pop(done[0])
+                try:
+                    outcome = ray.get(done[0])
+                except Exception as exc:  # the task or its worker died
+                    outcome = _task_failed(store, run_id, exc)
+                yield outcome
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def make_executor(name: str = "local", address: str | None = None):
+    """The executor called ``name`` ('local' or 'ray'); ``address`` is for Ray."""
+    if name == "local":
+        return LocalExecutor()
+    if name == "ray":
+        return RayExecutor(address)
+    raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+
+
+def ray_train_run(home: str, run_id: int) -> dict:
+    """The Ray task: train run ``run_id`` of the store at ``home`` (on the worker)."""
+    store = RunStore(home)
+    try:
+        return execute_run(store, run_id, echo=print)
+    finally:
+        store.close()
+
+
+def import_ray():
+    """Import Ray, or raise ExecutorUnavailable saying how to install it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ExecutorUnavailable(
+            "the Ray executor needs Ray, which is not installed: pip install -r requirements-ray.txt"
+        ) from exc
+    return ray
+
+
+def _init_ray(ray, address: str | None) -> None:
+    package = Path(__file__).resolve().parents[1]  # glaucoma_core/, sent to the workers
+    runtime_env = {"py_modules": [str(package)], "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
+    try:
+        if address:
+            ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
+        else:
+            ray.init(runtime_env=runtime_env, include_dashboard=False, logging_level="WARNING")
+    except Exception as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise ExecutorUnavailable(f"could not connect to {where}: {exc}") from exc
+
+
+def _task_failed(store: RunStore, run_id: int, exc: Exception) -> dict:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    run = store.run(run_id)
+    if run["status"] in ("queued", "running"):
+        store.finish_run(run_id, "failed", f"Ray task failed: {first[:300]}")
+        run = store.run(run_id)
+    return {"run_id": run_id, "fold": run["fold"], "status": run["status"], "error": run["error"],
+            "best_epoch": run.get("best_epoch"), "metrics": {}}
+
+
+def _clear_keras_session() -> None:
+    """Free the previous fold's graph before the next one (only when Keras is loaded)."""
+    if "keras" in sys.modules:
+        try:
+            sys.modules["keras"].backend.clear_session()
+        except Exception:  # pragma: no cover - best effort
+            pass
