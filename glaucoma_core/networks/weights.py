@@ -1,0 +1,138 @@
+"""Loading backbone weights: ImageNet through Keras' cache, or a local weights file.
+
+Our machines are offline, and Keras cannot download ImageNet weights there. When it tries
+and fails, :class:`WeightsError` names the file Keras wanted, where Keras looks for it, and
+the two ways out. A weights file of another network is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import warnings
+from pathlib import Path
+
+from glaucoma_core.config import ConfigError
+
+
+class WeightsError(ConfigError):
+    """The weights setting cannot be honoured (``field`` is always ``"weights"``)."""
+
+    def __init__(self, message: str):
+        super().__init__("weights", message)
+
+
+def keras_models_dir() -> Path:
+    """Where Keras caches downloaded weights: ``$KERAS_HOME/models`` (default ``~/.keras/models``)."""
+    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(base) / "models"
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_identity(weights: str, seed: int) -> str:
+    """A short string naming the weights for cache keys: 'imagenet', 'none-seed<N>', 'file-<sha>'."""
+    kind = str(weights).lower()
+    if kind == "imagenet":
+        return "imagenet"
+    if kind == "none":
+        return f"none-seed{seed}"
+    return "file-" + file_sha256(weights)[:16]
+
+
+def load_weights_file(model, path: str | os.PathLike) -> None:
+    """Load a weights file into ``model``; any partial or mismatched load raises ValueError."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.load_weights(str(path))
+    problems = [str(w.message) for w in caught if "load" in str(w.message).lower() or "skipping" in str(w.message).lower()]
+    if problems:
+        raise ValueError(problems[0])
+
+
+def _offline_message(spec_name: str, error: Exception) -> str:
+    text = str(error)
+    match = re.search(r"https?://\S+?\.h5", text)
+    url = match.group(0) if match else None
+    wanted = url.rsplit("/", 1)[-1] if url else "(the ImageNet weights file of this network)"
+    cache = keras_models_dir() / (wanted if url else "")
+    lines = [
+        f"could not get the ImageNet weights of {spec_name}: Keras wanted the file {wanted}"
+        + (f" from {url}" if url else "")
+        + f" and this machine could not download it ({text.splitlines()[0][:200] if text else type(error).__name__}).",
+        "Two ways out:",
+        f"  1. put the file into the Keras cache: {cache}",
+        "     (KERAS_HOME moves the cache; the file name must be exactly as above);",
+        "  2. give the file directly: weights=/path/to/file (e.g. --set weights=/path/to/file.h5).",
+    ]
+    return "\n".join(lines)
+
+
+def build_reference_backbone(spec, input_size: int, weights, options: dict):
+    """Build the backbone alone on a bare input and load ``weights`` into it.
+
+    Raises WeightsError when ImageNet weights cannot be obtained or the file does not fit.
+    """
+    import keras
+
+    tensor = keras.Input((input_size, input_size, 3))
+    if weights == "imagenet":
+        if not spec.imagenet:
+            raise WeightsError(
+                f"backbone {spec.name!r} has no ImageNet weights; use weights=none or a weights file"
+            )
+        try:
+            return spec.constructor(tensor, "imagenet", **options)
+        except Exception as error:  # noqa: BLE001 - Keras raises bare Exception on fetch failure
+            if "fetch failure" in str(error) or isinstance(error, OSError) or "URL" in str(error):
+                raise WeightsError(_offline_message(spec.name, error)) from error
+            raise
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = spec.constructor(tensor, str(path), **options)
+        problems = [str(w.message) for w in caught if "skipping" in str(w.message).lower()]
+        if problems:
+            raise ValueError(problems[0])
+        return model
+    except WeightsError:
+        raise
+    except Exception as error:  # noqa: BLE001 - h5py/Keras raise many kinds
+        reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        described = spec.name + "".join(f" {k}={v}" for k, v in options.items())
+        raise WeightsError(
+            f"{path} is not a weights file of {described} at {input_size} px: {reason}"
+        ) from error
+
+
+def copy_backbone_weights(source, target_layers) -> None:
+    """Copy weights layer by layer, in order, from ``source`` into ``target_layers``.
+
+    Both were built by the same constructor, so their weighted layers line up.
+    """
+    src = [layer for layer in source.layers if layer.weights]
+    dst = [layer for layer in target_layers if layer.weights]
+    if len(src) != len(dst):
+        raise WeightsError(f"layer count mismatch ({len(src)} vs {len(dst)}) while copying backbone weights")
+    for s, d in zip(src, dst, strict=True):
+        d.set_weights(s.get_weights())
+
+
+def check_weights_file(backbone: str, input_size: int, weights: str, options: dict) -> None:
+    """Raise WeightsError when ``weights`` (a file path) cannot load into that backbone."""
+    from glaucoma_core.networks.registry import get_backbone
+
+    spec = get_backbone(backbone)
+    model = build_reference_backbone(spec, input_size, weights, {**spec.options, **options})
+    del model

@@ -1,0 +1,45 @@
+"""Probabilities of glaucoma from a trained classifier (any model honouring the contract)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def model_input_size(model) -> int:
+    """Side in pixels of the square input the model takes."""
+    shape = model.input_shape
+    if isinstance(shape, list):
+        shape = shape[0]
+    return int(shape[1])
+
+
+def predict_probabilities(model, images_uint8: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """P(glaucoma) of each image.
+
+    Args:
+        model: a classifier whose output column 1 is P(glaucoma) and whose input is raw RGB
+            0..255 (the saved-model contract).
+        images_uint8: (n, H, W, 3) or one (H, W, 3) image, uint8 (or any numeric 0..255).
+            Images not at the model's size are resized (bilinear).
+        batch_size: images per forward pass.
+
+    Returns a float64 array of shape (n,) (shape (1,) for one image).
+    """
+    images = np.asarray(images_uint8)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected RGB images (n, H, W, 3), got shape {images.shape}")
+    if len(images) == 0:
+        return np.zeros((0,), np.float64)
+    size = model_input_size(model)
+    x = images.astype(np.float32)
+    if x.shape[1:3] != (size, size):
+        import tensorflow as tf
+
+        x = tf.image.resize(x, (size, size), method="bilinear").numpy()
+    if len(x) <= batch_size:
+        probabilities = np.asarray(model(x, training=False))
+    else:
+        probabilities = model.predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(probabilities, dtype=np.float64)[:, 1]

@@ -1,0 +1,294 @@
+"""Train one fold: index rows in, a trained classifier and its per-image predictions out.
+
+    result = train_fold(get_preset("cpu-small"), index, fold=1, reporter=PrintReporter())
+
+Steps: select the fold's usable rows (unusable ones are skipped and counted) -> check the
+config against the fold -> set up the device -> decode images once per content hash ->
+build the classifier -> train, either the whole model on images (tf.data, augmentation on
+the fly) or, when nothing in the backbone trains and augmentation is off, the head alone on
+cached backbone features -> optionally fine-tune the last backbone layers -> keep the best
+epoch's weights -> predict P(glaucoma) for every valid and test image.
+
+The trainer never imports the run store or Streamlit; it talks through the reporter.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from glaucoma_core.config import ConfigError, TrainConfig
+from glaucoma_core.data.pipeline import (
+    LoadedImages,
+    array_dataset,
+    augmentation_layer,
+    fold_splits,
+    load_images,
+    make_dataset,
+)
+from glaucoma_core.training.reporting import Reporter
+
+
+@dataclass
+class FoldResult:
+    """What :func:`train_fold` returns.
+
+    Attributes:
+        model: the trained classifier (best epoch's weights, float32, not compiled), ready for
+            ``RunStore.save_model``.
+        history: one dict per epoch: 'epoch' and the metric keys of the reporter protocol.
+        predictions: DataFrame(split, path, sha256, label, probability) for every valid and
+            test image, from the best model.
+        best_epoch: the 1-based epoch whose weights were kept.
+        cancelled: True when the reporter asked to stop.
+        skipped_images: rows of the fold not used (flagged by the index or failing to decode).
+        seconds: wall time of the whole call.
+        info: extras: path ('features' or 'images'), device, feature cache statistics,
+            skipped paths with their reasons.
+    """
+
+    model: object
+    history: list
+    predictions: pd.DataFrame
+    best_epoch: int
+    cancelled: bool
+    skipped_images: int
+    seconds: float
+    info: dict = field(default_factory=dict)
+
+
+# ---- compile and fit ---------------------------------------------------------------------------
+
+
+def _compile(model, config: TrainConfig, device, learning_rate: float) -> None:
+    from glaucoma_core.training.losses import make_loss, make_optimizer
+    from glaucoma_core.training.metrics import training_metrics
+
+    model.compile(
+        optimizer=make_optimizer(config, learning_rate),
+        loss=make_loss(config),
+        metrics=training_metrics(),
+        jit_compile=bool(device.xla),
+    )
+
+
+def _callbacks(config: TrainConfig, reporter, n_train: int, epochs: int, learning_rate: float,
+               history: list, tracker):
+    import keras
+
+    from glaucoma_core.training.callbacks import ReporterCallback, WarmupCosine
+
+    callbacks = []
+    if config.lr_schedule == "cosine":
+        callbacks.append(WarmupCosine(learning_rate, epochs, config.lr_warmup_epochs))
+    elif config.lr_schedule == "plateau":
+        monitor = config.early_stopping_monitor if config.early_stopping_monitor.startswith("val_") else "val_loss"
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, factor=config.lr_plateau_factor, patience=config.lr_plateau_patience,
+            mode="min" if monitor.endswith("loss") else "max", verbose=0))
+    reporting = ReporterCallback(reporter, n_train, epoch_offset=tracker.epoch_offset, history=history)
+    callbacks += [tracker, reporting]
+    return callbacks, reporting
+
+
+def _tracker(config: TrainConfig, epoch_offset: int = 0, previous=None):
+    from glaucoma_core.training.callbacks import BestWeights
+
+    return BestWeights(
+        monitor=config.early_stopping_monitor,
+        patience=config.early_stopping_patience if config.early_stopping else None,
+        restore_best=config.early_stopping_restore_best,
+        epoch_offset=epoch_offset,
+        best=None if previous is None else previous.best,
+        best_weights=None if previous is None else previous.best_weights,
+        best_epoch=0 if previous is None else previous.best_epoch,
+    )
+
+
+def _fit(model, train_data, valid_data, *, config, device, reporter, n_train, epochs, learning_rate,
+         history, tracker, class_weight):
+    _compile(model, config, device, learning_rate)
+    callbacks, reporting = _callbacks(config, reporter, n_train, epochs, learning_rate, history, tracker)
+    model.fit(train_data, validation_data=valid_data, epochs=epochs, callbacks=callbacks,
+              class_weight=class_weight, shuffle=False, verbose=0)
+    return reporting.cancelled
+
+
+# ---- the two training paths ----------------------------------------------------------------------
+
+
+def _train_on_images(model, config, device, loaded, reporter, history, *, epochs, learning_rate,
+                     tracker, class_weight):
+    size = config.resolved_input_size()
+    augment = augmentation_layer(config)
+    train = make_dataset(loaded["train"].frame, size, config.batch_size, shuffle=True, seed=config.seed,
+                         augment=augment)
+    valid = make_dataset(loaded["valid"].frame, size, config.batch_size)
+    return _fit(model, train, valid, config=config, device=device, reporter=reporter,
+                n_train=len(loaded["train"].frame), epochs=epochs, learning_rate=learning_rate,
+                history=history, tracker=tracker, class_weight=class_weight)
+
+
+def _train_on_features(model, config, device, loaded, reporter, history, *, home, tracker, class_weight, info):
+    from glaucoma_core.networks.classifier import copy_head_weights, feature_extractor, head_model
+    from glaucoma_core.training.feature_cache import FeatureCache, feature_key
+
+    started = time.perf_counter()
+    cache = FeatureCache(feature_key(config), home)
+    extractor = feature_extractor(model)
+    feats = {
+        split: cache.features(extractor, part.frame["sha256"].astype(str).tolist(), part.images)
+        for split, part in loaded.items() if split in ("train", "valid")
+    }
+    info["feature_cache"] = {"id": cache.id, "computed": cache.computed, "reused": cache.reused,
+                             "seconds": round(time.perf_counter() - started, 3)}
+    reporter.log(f"features: {cache.computed} computed, {cache.reused} from cache "
+                 f"({time.perf_counter() - started:.1f} s)")
+    head = head_model(feats["train"].shape[1], config)
+    train = array_dataset(feats["train"], loaded["train"].frame["label"], config.batch_size, shuffle=True,
+                          seed=config.seed)
+    valid = array_dataset(feats["valid"], loaded["valid"].frame["label"], config.batch_size)
+    cancelled = _fit(head, train, valid, config=config, device=device, reporter=reporter,
+                     n_train=len(loaded["train"].frame), epochs=config.epochs,
+                     learning_rate=config.learning_rate, history=history, tracker=tracker,
+                     class_weight=class_weight)
+    copy_head_weights(head, model)
+    # Later phases track the full model: carry the best value, with the full model's weights.
+    tracker.best_weights = model.get_weights() if tracker.best_weights is not None else None
+    return cancelled
+
+
+# ---- after training ----------------------------------------------------------------------------
+
+
+def export_model(config: TrainConfig, trained):
+    """A float32, uncompiled copy of ``trained`` for saving (same graph, same weights)."""
+    from glaucoma_core.networks.classifier import build_classifier
+    from glaucoma_core.training.device import dtype_policy
+
+    with dtype_policy("float32"):
+        fresh = build_classifier(config, load_weights=False)
+    for target, source in zip(fresh.layers, trained.layers, strict=True):
+        if target.weights:
+            target.set_weights(source.get_weights())
+    fresh.trainable = True
+    return fresh
+
+
+def _predictions(model, loaded: dict[str, LoadedImages]) -> pd.DataFrame:
+    from glaucoma_core.training.predict import predict_probabilities
+
+    parts = []
+    for split in ("valid", "test"):
+        part = loaded.get(split)
+        if part is None or part.frame.empty:
+            continue
+        frame = part.frame
+        parts.append(pd.DataFrame({
+            "split": split,
+            "path": frame["path"].astype(str).to_numpy(),
+            "sha256": frame["sha256"].astype(str).to_numpy(),
+            "label": frame["label"].astype(int).to_numpy(),
+            "probability": predict_probabilities(model, part.images),
+        }))
+    if not parts:
+        return pd.DataFrame(columns=["split", "path", "sha256", "label", "probability"])
+    return pd.concat(parts, ignore_index=True)
+
+
+# ---- the fold ----------------------------------------------------------------------------------
+
+
+def train_fold(config: TrainConfig, index: pd.DataFrame, fold: int | None, *, reporter=None,
+               home=None) -> FoldResult:
+    """Train ``config`` on fold ``fold`` of ``index`` and predict its valid and test images.
+
+    Args:
+        config: the training config (validated here against the fold's size).
+        index: the dataset index (see glaucoma_core.data.index.scan_dataset).
+        fold: fold number; None for a flat index (splits from the index, else 10 % of the
+            training rows are held out for validation).
+        reporter: receives progress (see glaucoma_core.training.reporting); None = silent.
+        home: workbench home (the feature cache lives under it).
+
+    Raises ConfigError for a config the fold cannot use (e.g. batch larger than the data),
+    ValueError when the fold has no usable training or validation images.
+    """
+    import keras
+
+    from glaucoma_core.networks.classifier import build_classifier, set_trainable
+    from glaucoma_core.training.device import configure_device, dtype_policy
+
+    started = time.perf_counter()
+    reporter = reporter or Reporter()
+    splits = fold_splits(index, fold, seed=config.seed)
+    config.validate(n_train_images=len(splits.train))
+    size = config.resolved_input_size()
+
+    decode_started = time.perf_counter()
+    loaded = {name: load_images(getattr(splits, name), size) for name in ("train", "valid", "test")}
+    problems = {path: reason for part in loaded.values() for path, reason in part.problems.items()}
+    skipped_paths = {**splits.skipped_paths, **problems}
+    skipped = splits.skipped + len(problems)
+    n_train, n_valid, n_test = (len(loaded[s].frame) for s in ("train", "valid", "test"))
+    if skipped:
+        reporter.log(f"skipped {skipped} unusable image(s) of fold {fold}")
+    reporter.log(f"decoded {n_train + n_valid + n_test} images at {size} px in "
+                 f"{time.perf_counter() - decode_started:.1f} s")
+    if n_train == 0 or n_valid == 0:
+        raise ValueError(f"fold {fold} has {n_train} usable training and {n_valid} validation images; need both")
+    if config.batch_size > n_train:
+        raise ConfigError("batch_size", f"batch size {config.batch_size} is larger than the {n_train} usable training images")
+    for split in ("train", "valid"):
+        if loaded[split].frame["label"].nunique() < 2:
+            reporter.log(f"warning: the {split} images of fold {fold} hold one class only")
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(int(config.seed))
+    device = configure_device(config)
+    with dtype_policy(device.policy):
+        model = build_classifier(config)
+    use_features = config.uses_feature_cache
+    info = {
+        "epochs": config.epochs + config.fine_tune_epochs,
+        "n_train": n_train, "n_valid": n_valid, "n_test": n_test,
+        "steps_per_epoch": math.ceil(n_train / config.batch_size),
+        "path": "features" if use_features else "images",
+        "device": device.describe(),
+        "input_size": size,
+        "skipped_images": skipped,
+    }
+    reporter.on_train_begin(dict(info))
+    class_weight = config.class_weight_map(loaded["train"].frame["label"])
+
+    history: list[dict] = []
+    tracker = _tracker(config)
+    if use_features:
+        cancelled = _train_on_features(model, config, device, loaded, reporter, history, home=home,
+                                       tracker=tracker, class_weight=class_weight, info=info)
+    else:
+        cancelled = _train_on_images(model, config, device, loaded, reporter, history, epochs=config.epochs,
+                                     learning_rate=config.learning_rate, tracker=tracker,
+                                     class_weight=class_weight)
+    if config.fine_tune_epochs and not cancelled:
+        reporter.log(f"fine-tuning the last {config.fine_tune_layers} backbone layers "
+                     f"for {config.fine_tune_epochs} epochs")
+        set_trainable(model, "last_n", config.fine_tune_layers)
+        tracker = _tracker(config, epoch_offset=len(history), previous=tracker)
+        cancelled = _train_on_images(model, config, device, loaded, reporter, history,
+                                     epochs=config.fine_tune_epochs,
+                                     learning_rate=config.fine_tune_learning_rate, tracker=tracker,
+                                     class_weight=class_weight)
+    best_epoch = tracker.best_epoch or len(history)
+
+    final = export_model(config, model)
+    predictions = _predictions(final, loaded)
+    info["skipped_paths"] = skipped_paths
+    seconds = time.perf_counter() - started
+    reporter.log(f"fold {fold}: best epoch {best_epoch} of {len(history)}, {seconds:.1f} s"
+                 + (" (cancelled)" if cancelled else ""))
+    return FoldResult(final, history, predictions, int(best_epoch), bool(cancelled), int(skipped),
+                      float(seconds), info)
