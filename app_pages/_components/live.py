@@ -1,0 +1,110 @@
+"""Live view of a training run: status, progress, timing and curves, polled from the run store.
+
+The training process writes epochs to the store; this view only reads, inside an
+``st.fragment(run_every=...)`` so that only this part of the page reruns while a job trains.
+Reloading the page, or restarting the server, loses nothing: the run is found in the store.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+ACTIVE = ("queued", "running")
+POLL_SECONDS = 2.0
+CURVE_METRICS = ("loss", "auc", "sensitivity", "specificity", "f1", "lr")
+
+STATUS_ICON = {
+    "queued": ":material/schedule:",
+    "running": ":material/sync:",
+    "finished": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+}
+
+
+def format_seconds(seconds: float | None) -> str:
+    """'1 h 02 min', '3 min 05 s', '42 s' or '–'."""
+    if seconds is None or pd.isna(seconds) or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+def progress_numbers(run: dict, epochs: pd.DataFrame, now: float | None = None) -> dict:
+    """Epoch x of N, elapsed and remaining seconds, images per second of one run.
+
+    run: the store's run dict; epochs: its rows of ``RunStore.epochs``.
+    """
+    now = time.time() if now is None else now
+    planned = int(run.get("config", {}).get("epochs") or 0) + int(run.get("config", {}).get("fine_tune_epochs") or 0)
+    done = int(epochs["epoch"].max()) if len(epochs) else 0
+    started = run.get("started_at")
+    ended = run.get("finished_at")
+    elapsed = None
+    if started:
+        elapsed = (ended or now) - started
+    remaining = None
+    if run.get("status") == "running" and done and planned:
+        per_epoch = (
+            float(epochs["epoch_seconds"].mean()) if "epoch_seconds" in epochs and epochs["epoch_seconds"].notna().any()
+            else (elapsed or 0) / done
+        )
+        remaining = max(planned - done, 0) * per_epoch
+    speed = None
+    if "images_per_second" in epochs and len(epochs) and epochs["images_per_second"].notna().any():
+        speed = float(epochs["images_per_second"].dropna().iloc[-1])
+    return {"done": done, "planned": planned, "elapsed": elapsed, "remaining": remaining, "speed": speed}
+
+
+def render_run(store, run_id: int, *, on_cancel) -> None:
+    """Draw one run's live panel; polls while the run is queued or running.
+
+    on_cancel: callable(store, run_id) asking the training process to stop after this epoch.
+    """
+    initial = store.run(run_id)["status"]
+    every = POLL_SECONDS if initial in ACTIVE else None
+
+    @st.fragment(run_every=every)
+    def panel():
+        from glaucoma_core import charts
+
+        run = store.run(run_id)
+        epochs = store.epochs([run_id])
+        status = run["status"]
+        if status != initial:  # the job moved on: refresh the whole page (runs list, downloads)
+            st.rerun(scope="app")
+        numbers = progress_numbers(run, epochs)
+        head = st.columns([2, 1, 1, 1, 1])
+        head[0].markdown(f"#### {STATUS_ICON.get(status, '')} Run {run_id}: {status}")
+        head[1].metric("Epoch", f"{numbers['done']} of {numbers['planned'] or '?'}")
+        head[2].metric("Elapsed", format_seconds(numbers["elapsed"]))
+        head[3].metric("Remaining", format_seconds(numbers["remaining"]) if status == "running" else "–")
+        head[4].metric("Images / s", f"{numbers['speed']:.0f}" if numbers["speed"] else "–")
+        if numbers["planned"]:
+            st.progress(min(numbers["done"] / numbers["planned"], 1.0))
+        if status in ACTIVE:
+            if run.get("cancel_requested"):
+                st.info("Cancel requested: the run stops after the current epoch and keeps its best model.")
+            elif st.button("Cancel this run", key=f"cancel_{run_id}", icon=":material/stop:"):
+                on_cancel(store, run_id)
+                st.rerun(scope="fragment")
+        if status == "failed" and run.get("error"):
+            st.error(f"Failed: {run['error']}")
+        if epochs.empty:
+            st.info("Waiting for the first epoch…" if status in ACTIVE else "This run recorded no epoch.")
+            return
+        shown = [m for m in CURVE_METRICS if m in epochs.columns or f"val_{m}" in epochs.columns]
+        cols = st.columns(3)
+        for i, metric in enumerate(shown):
+            with cols[i % 3]:
+                st.altair_chart(charts.training_curves(epochs, metric=metric).properties(width="container", height=200),
+                                width="stretch")
+
+    panel()

@@ -1,0 +1,138 @@
+"""Classify view: upload fundus photographs, get P(glaucoma), a decision and a Grad-CAM map."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from app_pages._components import pickers
+from app_pages._components.context import get_context
+from app_pages._components.loaders import load_model, run_store
+from app_pages._components.modeling import gradcam_overlay, input_size, predict
+from app_pages._components.thresholds import model_threshold
+from glaucoma_core.data.uploads import ACCEPTED_TYPES, check_upload
+from glaucoma_core.evaluation.ensemble import decide, summarize_probabilities
+from glaucoma_core.labels import CLASS_NAMES
+
+DETAIL_LIMIT = 6  # images shown in full detail; the rest only in the table
+
+ctx = get_context()
+st.title("Classify")
+st.caption(
+    "Upload fundus photographs. Nothing is written to disk; file names are only displayed. "
+    "A research tool, not a diagnosis."
+)
+
+store = run_store(ctx.home)
+runs = store.runs()
+finished = runs[runs["status"] == "finished"]
+if finished.empty:
+    st.info("No trained model yet: train one on the Train page (or run a cross-validation), then come back.")
+    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+source = st.radio(
+    "Model", ["One run", "A cross-validation experiment (mean of its fold models)"], horizontal=True,
+    key="classify_source",
+)
+if source == "One run":
+    run_id = pickers.pick_run(runs, key="classify_run", label="Trained run (best validation AUC first)")
+    run_ids = [run_id]
+    model_name = f"run {run_id}"
+else:
+    experiments = store.experiments()
+    exp_id = pickers.pick_experiment(experiments, key="classify_experiment")
+    if exp_id is None:
+        st.info("No cross-validation experiment with a finished fold yet: launch one on the Cross-validation page.")
+        st.stop()
+    exp_runs = store.runs(experiment_id=exp_id)
+    run_ids = [int(r) for r in exp_runs.loc[exp_runs["status"] == "finished", "id"]]
+    model_name = f"experiment {exp_id} ({len(run_ids)} fold models)"
+
+method, target = pickers.pick_threshold_method("classify_threshold")
+choice, note = model_threshold(store, run_ids, method, target)
+st.caption(
+    f"Decision: glaucoma when P(glaucoma) ≥ **{choice.threshold:.3f}** ({pickers.THRESHOLD_METHODS[choice.method]}"
+    + (f", on {choice.n_valid} validation images" if choice.n_valid else "")
+    + ")."
+)
+if note:
+    st.warning(f"Threshold: {note}.")
+
+models = []
+for rid in run_ids:
+    try:
+        models.append((rid, load_model(ctx.home, rid)))
+    except Exception as exc:  # ModelFileProblem: missing, corrupt or unsafe file
+        st.error(f"Run {rid}: its model cannot be used: {exc}")
+if not models:
+    st.stop()
+
+max_mb = int(st.get_option("server.maxUploadSize"))
+uploads = st.file_uploader(
+    f"Fundus photographs ({', '.join(ACCEPTED_TYPES)}; up to {max_mb} MB each)",
+    type=list(ACCEPTED_TYPES), accept_multiple_files=True, key="classify_upload",
+)
+if not uploads:
+    st.info("Upload one or more images to classify them.")
+    st.stop()
+
+checks = [check_upload(f.getvalue(), f.name, max_bytes=max_mb * 1024 * 1024) for f in uploads]
+for check in checks:
+    if check.error:
+        st.error(f"**{check.name}**: {check.error}", icon=":material/block:")
+good = [c for c in checks if c.ok]
+if not good:
+    st.stop()
+
+size = input_size(models[0][1])
+batch = np.stack([np.asarray(Image.fromarray(c.image).resize((size, size), Image.Resampling.BILINEAR)) for c in good])
+with st.spinner(f"Classifying {len(good)} image(s) with {model_name}…"):
+    matrix = np.stack([predict(model, batch) for _, model in models])
+summary = summarize_probabilities(matrix)
+summary["decision"] = [CLASS_NAMES[d] for d in decide(summary["probability"], choice.threshold)]
+summary.insert(0, "image", [c.name for c in good])
+summary["notes"] = ["; ".join(c.notes) for c in good]
+
+if len(good) > 1:
+    st.subheader("Results")
+    columns = ["image", "probability", "decision", "notes"]
+    if len(models) > 1:
+        columns[2:2] = ["sd", "low", "high"]
+    st.dataframe(
+        summary[columns], hide_index=True, width="stretch",
+        column_config={"probability": st.column_config.ProgressColumn("P(glaucoma)", min_value=0, max_value=1, format="%.3f")},
+    )
+    export = summary.assign(model=model_name, threshold=choice.threshold, threshold_method=choice.method)
+    st.download_button(
+        "Download the results (CSV)", export.to_csv(index=False).encode(), file_name="classification.csv",
+        mime="text/csv",
+    )
+
+st.subheader("Details" if len(good) > 1 else "Result")
+if len(good) > DETAIL_LIMIT:
+    st.caption(f"The first {DETAIL_LIMIT} images; all are in the table above.")
+for i, check in enumerate(good[:DETAIL_LIMIT]):
+    row = summary.iloc[i]
+    with st.container(border=True):
+        st.markdown(f"**{check.name}** · {check.width} × {check.height} px · {check.mode}")
+        for note_text in check.notes:
+            st.warning(note_text, icon=":material/info:")
+        c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
+        c1.image(check.image, caption="uploaded", width="stretch")
+        c2.image(batch[i], caption=f"model input ({size} × {size})", width="stretch")
+        try:
+            overlay = gradcam_overlay(models[0][1], batch[i])
+            c3.image(overlay, caption=f"Grad-CAM (run {models[0][0]})", width="stretch")
+        except Exception as exc:  # a backbone without a reachable conv layer: say so, keep the rest
+            c3.info(f"Grad-CAM unavailable: {exc}")
+        c4.metric("P(glaucoma)", f"{row['probability']:.3f}")
+        if len(models) > 1:
+            c4.caption(f"fold models: sd {row['sd']:.3f}, range {row['low']:.3f}–{row['high']:.3f}")
+        verdict = row["decision"]
+        (c4.error if verdict == "glaucoma" else c4.success)(f"Decision: **{verdict}**")
+        c4.caption(f"threshold {choice.threshold:.3f}")
+
+if len(models) > 1:
+    st.caption("Grad-CAM shows the first fold model; the probability is the mean of all fold models.")

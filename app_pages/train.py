@@ -1,0 +1,99 @@
+"""Train view: a configuration form over TrainConfig, Start, live curves, the list of runs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app_pages._components import live
+from app_pages._components.config_form import config_form
+from app_pages._components.context import get_context
+from app_pages._components.downloads import run_downloads
+from app_pages._components.jobs import cancel_run, start_training
+from app_pages._components.loaders import dataset_index, run_store
+from app_pages._components.pickers import run_label
+from glaucoma_core.config import ConfigError, get_preset, preset_descriptions
+from glaucoma_core.data.index import fold_numbers, usable
+
+ctx = get_context()
+st.title("Train")
+store = run_store(ctx.home)
+
+index = dataset_index(ctx.data_root, ctx.home)
+good = usable(index)
+folds = fold_numbers(index)
+
+# ---- new run --------------------------------------------------------------------------
+with st.container(border=True):
+    st.subheader("New training run")
+    descriptions = preset_descriptions()
+    c1, c2 = st.columns([1, 2])
+    preset = c1.selectbox("Start from preset", list(descriptions), index=list(descriptions).index("cpu-small")
+                          if "cpu-small" in descriptions else 0, key="train_preset")
+    c2.caption(descriptions[preset])
+    config, bad_field, message = config_form(get_preset(preset), key=f"train_cfg_{preset}")
+    if folds:
+        fold = st.selectbox("Fold", folds, key="train_fold", help="Train on this fold's train split, "
+                            "select the best epoch on its valid split, report its test split.")
+        n_train = int(((good["fold"] == fold) & (good["split"] == "train")).sum())
+    else:
+        fold = None
+        n_train = 0
+        st.warning("This dataset has no fold folders (train/valid/test). Make folds first: "
+                   "`python -m glaucoma_core folds SOURCE OUT`, then choose OUT in the sidebar.")
+    if config is not None:
+        try:
+            config.validate(n_train_images=n_train or None)
+        except ConfigError as exc:
+            bad_field, message = exc.field, exc.message
+    if bad_field:
+        st.error(f"**{bad_field}**: {message}", icon=":material/error:")
+    elif fold is not None:
+        st.caption(f"{n_train} training images in fold {fold}. Configuration valid.")
+    start = st.button("Start training", type="primary", disabled=bool(bad_field) or fold is None,
+                      key="train_start", icon=":material/play_arrow:")
+    if start and config is not None and fold is not None:
+        try:
+            run_id = start_training(store, config, ctx.data_root, fold)
+        except Exception as exc:  # refused before a process starts: show why
+            st.error(f"Could not start: {exc}")
+        else:
+            st.session_state["train_watch"] = run_id
+            st.toast(f"Run {run_id} started")
+
+# ---- live view ------------------------------------------------------------------------
+runs = store.runs()
+st.subheader("Live")
+if runs.empty:
+    st.info("No runs yet: pick a preset above and press Start training.")
+else:
+    active = runs[runs["status"].isin(live.ACTIVE)]
+    default = st.session_state.get("train_watch")
+    if default not in set(runs["id"]):
+        default = int(active["id"].iloc[0]) if len(active) else int(runs["id"].iloc[0])
+    labels = {int(r["id"]): run_label(r) for _, r in runs.iterrows()}
+    options = list(labels)
+    watch = st.selectbox("Watch run", options, index=options.index(default), format_func=labels.get,
+                         key="train_watch_select")
+    st.session_state["train_watch"] = watch
+    live.render_run(store, int(watch), on_cancel=cancel_run)
+    if store.run(int(watch))["status"] == "finished":
+        run_downloads(store, int(watch), key="train_dl")
+
+# ---- runs -----------------------------------------------------------------------------
+st.subheader("Runs")
+if not runs.empty:
+    table = runs[["id", "experiment_name", "fold", "backbone", "status", "epochs_done", "valid_auc", "test_auc",
+                  "created_at", "error"]].copy()
+    table["created_at"] = pd.to_datetime(table["created_at"], unit="s").dt.strftime("%Y-%m-%d %H:%M")
+    st.dataframe(
+        table, hide_index=True, width="stretch",
+        column_config={
+            "valid_auc": st.column_config.NumberColumn("valid AUC", format="%.3f"),
+            "test_auc": st.column_config.NumberColumn("test AUC", format="%.3f"),
+            "epochs_done": "epochs",
+            "experiment_name": "experiment",
+        },
+    )
+else:
+    st.caption("The runs you start appear here, with their status.")
