@@ -1,4 +1,4 @@
-"""CLI: train, cv, runs, presets, predict, evaluate.
+"""CLI: train, cv, runs, presets, predict (``evaluate`` lives in eval_commands).
 
 Each command parses, calls the core and prints a readable summary (or JSON with ``--json``,
 progress then going to stderr so that stdout stays valid JSON). Exit codes: 0 done, 1 the run
@@ -18,10 +18,10 @@ EXIT_FAILED, EXIT_CANCELLED = 1, 3
 
 
 def register(subparsers) -> None:
-    """Add train, cv, runs, presets, predict and evaluate to the CLI."""
+    """Add train, cv, runs, presets and predict to the CLI."""
     p = subparsers.add_parser("train", help="train one fold and record it in the run store")
     _add_data_and_config(p)
-    p.add_argument("--fold", type=int, help="fold number to train (required unless --run-id)")
+    p.add_argument("--fold", type=int, help="fold number to train (required for a fold layout, unless --run-id)")
     p.add_argument("--run-id", type=int, help="train this queued run of the store (its config, fold, data)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_train)
@@ -54,13 +54,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     p.set_defaults(func=cmd_predict)
 
-    if "evaluate" not in getattr(subparsers, "choices", {}):
-        p = subparsers.add_parser("evaluate", help="metrics of a run's stored predictions")
-        p.add_argument("run", type=int, metavar="RUN", help="run id")
-        p.add_argument("--split", choices=("test", "valid"), default="test", help="which split (default test)")
-        p.add_argument("--threshold", type=float, default=0.5, help="decision threshold (default 0.5)")
-        p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-        p.set_defaults(func=cmd_evaluate)
+    # `evaluate` is registered by eval_commands (runs and experiments, thresholds on validation).
 
 
 def _add_data_and_config(p) -> None:
@@ -87,8 +81,6 @@ def cmd_train(args) -> int:
             raise UserError(f"run {run_id} is {run['status']}, not queued; only a queued run can be trained")
         index = None
     else:
-        if args.fold is None:
-            raise UserError("train needs --fold F (or --run-id N)")
         config = _config_from_args(args)
         data_root, index = _scan(args, store)
         _check_fold(index, data_root, args.fold)
@@ -201,7 +193,7 @@ def cmd_presets(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- predict, evaluate
+# ---------------------------------------------------------------- predict
 
 
 def cmd_predict(args) -> int:
@@ -238,24 +230,6 @@ def cmd_predict(args) -> int:
             else:
                 print(f"{entry['path']}: P(glaucoma) = {entry['probability']:.3f} -> {entry['prediction']}")
     return EXIT_FAILED if any(entry["error"] for entry in results) else 0
-
-
-def cmd_evaluate(args) -> int:
-    from glaucoma_core.training.fold_metrics import binary_metrics
-
-    store = _store(args)
-    run = _get_run(store, args.run)
-    predictions = store.predictions(args.run, split=args.split)
-    if predictions.empty:
-        raise UserError(f"run {args.run} ({run['status']}) has no stored {args.split} predictions")
-    metrics = binary_metrics(predictions["label"], predictions["probability"], args.threshold)
-    if args.json:
-        print(json.dumps(_jsonable({"run": args.run, "fold": run["fold"], "split": args.split,
-                                    "threshold": args.threshold, "metrics": metrics}), indent=2))
-    else:
-        print(f"run {args.run} (fold {run['fold']}), {args.split} split, threshold {args.threshold}:")
-        print("  " + _metrics_line(metrics))
-    return 0
 
 
 # ---------------------------------------------------------------- helpers
@@ -344,6 +318,10 @@ def _check_fold(index, data_root, fold: int) -> None:
     from glaucoma_core.data.index import fold_numbers
 
     folds = fold_numbers(index)
+    if fold is None and folds:
+        raise UserError(f"{data_root}: give --fold (folds: {', '.join(map(str, folds))})")
+    if fold is None:
+        return  # flat layout: the trainer holds out a validation part itself
     if fold not in folds:
         have = ", ".join(map(str, folds)) or "none (flat layout)"
         raise UserError(f"{data_root}: no fold {fold} (folds: {have})")

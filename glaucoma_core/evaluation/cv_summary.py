@@ -92,6 +92,9 @@ def per_fold_table(predictions: pd.DataFrame, thresholds=0.5, split: str = "test
 def summarize_folds(table: pd.DataFrame, metrics=SUMMARY_METRICS, confidence: float = 0.95) -> pd.DataFrame:
     """Mean, sd and t-interval over folds of each metric column present in ``table``.
 
+    The interval of a metric bounded by [0, 1] (all of :data:`SUMMARY_METRICS`) is clipped to
+    [0, 1]; with few folds and a large spread the t-interval would otherwise leave that range.
+
     Returns a DataFrame: metric, mean, sd, ci_low, ci_high, n_folds, note.
     """
     rows = []
@@ -103,9 +106,15 @@ def summarize_folds(table: pd.DataFrame, metrics=SUMMARY_METRICS, confidence: fl
         interval = t_interval(ok, confidence)
         rows.append({"metric": name, "mean": interval.estimate,
                      "sd": float(ok.std(ddof=1)) if ok.size > 1 else math.nan,
-                     "ci_low": interval.low, "ci_high": interval.high, "n_folds": int(ok.size),
+                     "ci_low": _clip(interval.low, name), "ci_high": _clip(interval.high, name), "n_folds": int(ok.size),
                      "note": interval.note})
     return pd.DataFrame(rows, columns=["metric", "mean", "sd", "ci_low", "ci_high", "n_folds", "note"])
+
+
+def _clip(value: float, metric: str) -> float:
+    if metric in SUMMARY_METRICS and not math.isnan(value):
+        return min(1.0, max(0.0, value))
+    return value
 
 
 def pooled_predictions(predictions: pd.DataFrame, thresholds=0.5, split: str = "test") -> pd.DataFrame:

@@ -73,3 +73,9 @@ def test_missing_columns_and_empty_split():
         cv.per_fold_table(preds, split="train")
     with pytest.raises(ValueError, match="fold 1"):
         cv.fold_thresholds(preds[~((preds.fold == 1) & (preds.split == "valid"))], "youden")
+
+
+def test_summary_interval_is_clipped_to_unit_range():
+    table = pd.DataFrame({"fold": [1, 2, 3], "sensitivity": [0.1, 0.9, 0.95]})
+    row = cv.summarize_folds(table, ["sensitivity"]).iloc[0]
+    assert row["ci_low"] == 0.0 and row["ci_high"] == 1.0 and row["mean"] == pytest.approx(0.65)
