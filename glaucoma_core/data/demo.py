@@ -1,0 +1,233 @@
+"""The demo dataset: synthetic fundus photographs in the paper's 10-fold layout.
+
+A fresh machine has no fundus database, yet every page of the app should show something real.
+:func:`generate_demo_dataset` renders a few hundred synthetic photographs (see
+:mod:`glaucoma_core.data.fundus_synth`), saves them as JPEGs in a flat ``normal/`` +
+``abnormal/`` folder and splits that into ``fold_01 .. fold_k`` with
+:func:`glaucoma_core.data.folds.make_folds`. ``demo_parameters.csv`` beside the folds gives
+each image's true cup-to-disc ratio and every other generating parameter.
+
+:func:`ensure_demo_dataset` does this once per workbench home, atomically;
+:func:`resolve_data_root` picks the folder a command or page should use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from glaucoma_core import paths
+from glaucoma_core.cli import UserError
+from glaucoma_core.data.fundus_synth import (
+    CAMERAS,
+    FundusParameters,
+    encode_jpeg,
+    render_fundus,
+    sample_parameters,
+)
+from glaucoma_core.labels import CLASS_DIR_NAMES, CLASS_NAMES
+
+DEFAULT_N_IMAGES = 400
+DEFAULT_SEED = 0
+DEFAULT_K = 10
+DEFAULT_IMAGE_SIZE = 256
+PARAMETERS_FILE = "demo_parameters.csv"
+# Images are rendered in a few threads: numpy and Pillow release the GIL for most of the work.
+MAX_THREADS = 4
+_STALE_TEMP_SECONDS = 3600
+
+
+class DemoDataError(UserError, ValueError):
+    """A demo or data folder request that cannot be met; the message says which path and why.
+
+    A :class:`glaucoma_core.cli.UserError`, so commands print it without a traceback."""
+
+
+def image_file_name(index: int, n_images: int) -> str:
+    """File name of image ``index`` (0-based): ``fundus_0001.jpg`` ... (says nothing of the label)."""
+    return f"fundus_{index + 1:0{max(4, len(str(n_images)))}d}.jpg"
+
+
+def parameters_table(params: list[FundusParameters], image_size: int = DEFAULT_IMAGE_SIZE) -> pd.DataFrame:
+    """One row per image: file, label, class_name, cdr, rim_to_disc, disc_radius_px, camera, ..."""
+    rows = []
+    for p in params:
+        row = {
+            "file": image_file_name(p.index, len(params)),
+            "label": p.label,
+            "class_name": CLASS_NAMES[p.label],
+        }
+        row.update(p.as_row(image_size))
+        row["rim_to_disc"] = round(p.rim_to_disc, 4)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    first = [
+        "file",
+        "label",
+        "class_name",
+        "cdr",
+        "rim_to_disc",
+        "notch",
+        "disc_radius_px",
+        "cup_radius_px",
+        "camera",
+        "camera_name",
+        "eye",
+    ]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def render_demo_images(
+    params: list[FundusParameters],
+    folder: str | os.PathLike,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    *,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """Render and save ``params`` as JPEGs into ``folder/<normal|abnormal>/``.
+
+    Returns the parameters table with ``relpath`` (posix, relative to folder), ``bytes`` and
+    ``sha256`` of each file added.
+    """
+    folder = Path(folder)
+    for name in CLASS_DIR_NAMES.values():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    table = parameters_table(params, image_size)
+
+    def one(i: int) -> tuple[str, int, str]:
+        p = params[i]
+        data = encode_jpeg(render_fundus(p, image_size), p.camera)
+        relpath = f"{CLASS_DIR_NAMES[p.label]}/{table.at[i, 'file']}"
+        (folder / relpath).write_bytes(data)
+        return relpath, len(data), hashlib.sha256(data).hexdigest()
+
+    n_threads = threads or min(MAX_THREADS, os.cpu_count() or 1)
+    if n_threads > 1 and len(params) > 8:
+        with ThreadPoolExecutor(n_threads) as pool:
+            results = list(pool.map(one, range(len(params))))
+    else:
+        results = [one(i) for i in range(len(params))]
+    table["relpath"], table["bytes"], table["sha256"] = zip(*results, strict=True)
+    return table
+
+
+def generate_demo_dataset(
+    out: str | os.PathLike,
+    *,
+    n_images: int = DEFAULT_N_IMAGES,
+    seed: int = DEFAULT_SEED,
+    k: int = DEFAULT_K,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+) -> Path:
+    """Generate the demo dataset into ``out`` (created; must be missing or empty).
+
+    out: destination folder; it receives ``fold_01 .. fold_<k>/{train,valid,test}/{normal,abnormal}``
+        and ``demo_parameters.csv``.
+    n_images: number of unique images (about 46 % glaucoma); seed: makes the output
+        byte-for-byte reproducible; k: number of cross-validation folds (each image is in
+        exactly one test fold); image_size: side of the square images in pixels.
+    Returns ``out`` as a Path.
+    """
+    from glaucoma_core.data.folds import make_folds  # the fold maker lives with the data layer
+
+    out = Path(out)
+    if n_images < 2 * k:
+        raise DemoDataError(f"{out}: need at least {2 * k} images for {k} folds, got {n_images}")
+    if image_size < 32:
+        raise DemoDataError(f"{out}: image size {image_size} is too small (at least 32 pixels)")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DemoDataError(f"{out}: already exists and is not an empty folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # the flat set sits beside ``out`` (same file system, so make_folds can hard-link)
+    flat = Path(tempfile.mkdtemp(prefix=f".{out.name}.flat-", dir=out.parent))
+    try:
+        table = render_demo_images(sample_parameters(n_images, seed), flat, image_size)
+        make_folds(flat, out, k=k, seed=seed, valid_fraction=0.1)
+    finally:
+        shutil.rmtree(flat, ignore_errors=True)
+    table.to_csv(out / PARAMETERS_FILE, index=False, lineterminator="\n")
+    return out
+
+
+def _is_complete(folder: Path) -> bool:
+    return (folder / PARAMETERS_FILE).is_file()
+
+
+def _remove_stale_temp_dirs(parent: Path, prefix: str) -> None:
+    """Delete temp folders left by generations killed over an hour ago."""
+    now = time.time()
+    for entry in parent.glob(f"{prefix}*"):
+        try:
+            if entry.is_dir() and now - entry.stat().st_mtime > _STALE_TEMP_SECONDS:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def ensure_demo_dataset(home: str | os.PathLike | None = None) -> Path:
+    """The demo dataset of the workbench home, generated on first use.
+
+    home: workbench home (default ``$GLAUCOMA_HOME``, else ``models/``).
+    Returns ``paths.demo_data_dir(home)`` at once when it is already there. Otherwise the
+    dataset is generated (default size and seed) into a hidden sibling folder and renamed into
+    place, so a half-written demo dataset is never visible; when two processes race, the first
+    rename wins and the other discards its copy.
+    """
+    target = paths.demo_data_dir(home)
+    if _is_complete(target):
+        return target
+    if target.exists() and not (target.is_dir() and not any(target.iterdir())):
+        raise DemoDataError(
+            f"{target}: exists but is not a complete demo dataset (no {PARAMETERS_FILE}); "
+            "delete it to have it generated again"
+        )
+    prefix = f".{target.name}.tmp-"
+    _remove_stale_temp_dirs(target.parent, prefix)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    try:
+        built = generate_demo_dataset(work / "data")
+        try:
+            os.replace(built, target)  # atomic; fails if another process got there first
+        except OSError:
+            if not _is_complete(target):
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def resolve_data_root(data: str | os.PathLike | None = None, home: str | os.PathLike | None = None) -> Path:
+    """The dataset folder to use: ``data`` when given (it must be an existing folder), else the
+    demo dataset of ``home`` (generated on first use)."""
+    if data is None or str(data).strip() == "":
+        return ensure_demo_dataset(home)
+    path = Path(data).expanduser()
+    if not path.exists():
+        raise DemoDataError(f"{path}: no such folder")
+    if not path.is_dir():
+        raise DemoDataError(f"{path}: is not a folder")
+    return path
+
+
+__all__ = [
+    "CAMERAS",
+    "DEFAULT_IMAGE_SIZE",
+    "DEFAULT_K",
+    "DEFAULT_N_IMAGES",
+    "DEFAULT_SEED",
+    "DemoDataError",
+    "PARAMETERS_FILE",
+    "ensure_demo_dataset",
+    "generate_demo_dataset",
+    "image_file_name",
+    "parameters_table",
+    "render_demo_images",
+    "resolve_data_root",
+]
