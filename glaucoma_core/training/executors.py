@@ -49,13 +49,16 @@ class RayExecutor:
         address: the cluster (``ray.init(address=...)``): 'auto', 'ray://host:10001',
             'host:6379'; None starts a local Ray instance for the duration of the run.
         num_gpus: GPUs per task; default 1 when the cluster has GPUs, else 0.
+        num_cpus: CPUs of the local instance started when ``address`` is None (default: all).
     """
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, *, num_gpus: float | None = None):
+    def __init__(self, address: str | None = None, *, num_gpus: float | None = None,
+                 num_cpus: int | None = None):
         self.address = address
         self.num_gpus = num_gpus
+        self.num_cpus = num_cpus
 
     def run(self, store: RunStore, run_ids: Iterable[int], *, index=None, train_fn: Callable | None = None,
             echo: Callable[[str], None] | None = print) -> Iterator[dict]:
@@ -65,7 +68,7 @@ class RayExecutor:
         ray = import_ray()
         started_here = not ray.is_initialized()
         if started_here:
-            _init_ray(ray, self.address)
+            _init_ray(ray, self.address, self.num_cpus)
         try:
             gpus = float(ray.cluster_resources().get("GPU", 0))
             num_gpus = self.num_gpus if self.num_gpus is not None else (1 if gpus >= 1 else 0)
@@ -115,14 +118,14 @@ def import_ray():
     return ray
 
 
-def _init_ray(ray, address: str | None) -> None:
+def _init_ray(ray, address: str | None, num_cpus: int | None = None) -> None:
     package = Path(__file__).resolve().parents[1]  # glaucoma_core/, sent to the workers
     runtime_env = {"py_modules": [str(package)], "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
     try:
         if address:
             ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
         else:
-            ray.init(runtime_env=runtime_env, include_dashboard=False, logging_level="WARNING")
+            ray.init(runtime_env=runtime_env, include_dashboard=False, logging_level="WARNING", num_cpus=num_cpus)
     except Exception as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise ExecutorUnavailable(f"could not connect to {where}: {exc}") from exc

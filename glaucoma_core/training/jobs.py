@@ -21,20 +21,21 @@ from glaucoma_core.paths import PROJECT_ROOT
 from glaucoma_core.store.run_store import RunStore
 
 
-def start_training_job(data_root: str | os.PathLike, fold: int, config, home: str | os.PathLike | None = None) -> int:
+def start_training_job(data_root: str | os.PathLike, fold: int | None, config, home: str | os.PathLike | None = None) -> int:
     """Start training one fold in a detached process; returns the run id at once.
 
     Args:
         data_root: the dataset folder.
-        fold: the fold number to train.
+        fold: the fold number to train (None for a flat dataset).
         config: a TrainConfig or its dict; validated here (ConfigError before any process).
         home: the workbench home (default ``$GLAUCOMA_HOME`` or ``models/``).
     """
     store = RunStore(home)
     config_dict = validated_config(config)
     data_root = Path(data_root).expanduser().resolve()
-    run_id = store.create_run(None, int(fold), config_dict, str(data_root))
-    command = _cli(store) + ["train", "--data", str(data_root), "--fold", str(int(fold)), "--run-id", str(run_id)]
+    fold = None if fold is None else int(fold)
+    run_id = store.create_run(None, fold, config_dict, str(data_root))
+    command = _cli(store) + ["train", "--data", str(data_root), "--run-id", str(run_id)]
     try:
         process = _spawn(command, store.log_path(run_id))
     except OSError as exc:

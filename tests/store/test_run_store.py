@@ -85,7 +85,7 @@ def test_dead_process_is_reaped_with_reason(store):
 
 def test_zombie_counts_as_dead():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    time.sleep(0.5)  # exited, not yet waited for: a zombie
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped yet: a zombie
     try:
         assert not pid_alive(proc.pid)
     finally:

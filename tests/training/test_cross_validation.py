@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import pandas as pd
 import pytest
@@ -107,3 +108,22 @@ def test_summary_t_interval():
     assert math.isclose(result["ci95"][0], 0.9 - half) and math.isclose(result["ci95"][1], 0.9 + half)
     assert summarize([0.7]) == {"mean": 0.7, "std": None, "ci95": None, "n": 1}
     assert summarize([])["mean"] is None
+
+
+@pytest.mark.slow
+def test_ray_executor_runs_folds_on_a_local_ray_instance(tmp_path):
+    pytest.importorskip("ray")
+    from glaucoma_core.training.executors import RayExecutor
+
+    data = make_tiny_dataset(tmp_path / "data", folds=2, n_train=8, n_valid=4, n_test=4, size=32)
+    store = RunStore(tmp_path / "home")
+    exp = create_cv_experiment(store, data, tiny_config(epochs=1), name="ray-tiny")
+    report = run_cv(store, exp, executor=RayExecutor(num_cpus=2), echo=None)
+    assert report["status"] == "finished", store.runs(exp)[["fold", "status", "error"]].to_string()
+    assert [f["fold"] for f in report["folds"]] == [1, 2]
+    runs = store.runs(exp)
+    assert set(runs["status"]) == {"finished"}
+    assert len(store.predictions(runs["id"].tolist(), split="test")) == 2 * 8
+    assert set(runs["pid"]) != {os.getpid()}  # trained by Ray workers, not this process
+    for run_id in runs["id"]:
+        assert store.load_model(int(run_id)) is not None
