@@ -131,7 +131,7 @@ for i, check in enumerate(good[:DETAIL_LIMIT]):
         if len(models) > 1:
             c4.caption(f"fold models: sd {row['sd']:.3f}, range {row['low']:.3f}–{row['high']:.3f}")
         verdict = row["decision"]
-        (c4.error if verdict == "glaucoma" else c4.success)(f"Decision: **{verdict}**")
+        c4.markdown(f"Decision: :{'red' if verdict == 'glaucoma' else 'green'}-badge[{verdict}]")
         c4.caption(f"threshold {choice.threshold:.3f}")
 
 if len(models) > 1:

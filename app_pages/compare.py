@@ -1,3 +1,162 @@
+"""Compare view: two or more runs or experiments side by side, with paired tests."""
+
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
-st.title("compare")
+from app_pages._components import pickers
+from app_pages._components.context import get_context
+from app_pages._components.evaluation import evaluate_experiment, evaluate_run, finished_run_ids
+from app_pages._components.loaders import run_store, thumbnail
+from glaucoma_core import charts
+from glaucoma_core.evaluation.comparison import compare_experiments, compare_runs
+from glaucoma_core.evaluation.metrics import METRIC_LABELS, predict_labels
+
+SHOWN_METRICS = ("auc", "accuracy", "sensitivity", "specificity", "f1", "balanced_accuracy", "sens_at_spec85",
+                 "sens_at_spec95", "brier", "fn", "fp")
+MAX_DISAGREEMENTS = 18
+
+ctx = get_context()
+st.title("Compare")
+store = run_store(ctx.home)
+runs = store.runs()
+finished = runs[runs["status"] == "finished"]
+if len(finished) < 2:
+    st.info("Comparing needs at least two finished runs: train another on the Train page, "
+            "or run a cross-validation.")
+    st.stop()
+
+mode = st.radio("Compare", ["Runs", "Experiments"], horizontal=True, key="compare_mode")
+method, target = pickers.pick_threshold_method("compare_threshold", default="fixed")
+
+items: list[dict] = []  # label, config, metrics, predictions (test rows used), run_ids
+if mode == "Runs":
+    chosen = pickers.pick_runs(runs, key="compare_runs", label="Runs (two or more)")
+    for run_id in chosen:
+        try:
+            result = evaluate_run(store, runs, run_id, method, target)
+        except ValueError as exc:
+            st.warning(f"Run {run_id}: {exc}")
+            continue
+        items.append({"label": f"run {run_id}", "config": store.run(run_id)["config"], "metrics": result["metrics"],
+                      "predictions": store.predictions([run_id]), "run_ids": [run_id],
+                      "threshold": result["threshold"]["threshold"]})
+else:
+    experiments = store.experiments()
+    chosen = pickers.pick_experiments(experiments, key="compare_experiments", label="Experiments (two or more)")
+    for exp_id in chosen:
+        try:
+            result = evaluate_experiment(store, runs, exp_id, method, target)
+        except ValueError as exc:
+            st.warning(f"Experiment {exp_id}: {exc}")
+            continue
+        ids = finished_run_ids(store, exp_id)
+        items.append({"label": f"exp {exp_id}", "config": store.experiment(exp_id)["config"],
+                      "metrics": result["pooled"], "predictions": store.predictions(ids), "run_ids": ids,
+                      "threshold": None})
+if len(items) < 2:
+    st.info("Choose at least two with results.")
+    st.stop()
+
+# ---- configuration differences -----------------------------------------------------------
+st.subheader("Configuration: what differs")
+configs = pd.DataFrame({item["label"]: pd.Series(item["config"]).map(str) for item in items})
+differ = configs[configs.nunique(axis=1) > 1]
+if differ.empty:
+    st.caption("Same configuration (they differ only in data or fold).")
+else:
+    st.dataframe(differ, width="stretch")
+
+# ---- metrics side by side ---------------------------------------------------------------
+st.subheader("Metrics on the test images")
+table = pd.DataFrame({item["label"]: {METRIC_LABELS.get(k, k): item["metrics"].get(k) for k in SHOWN_METRICS}
+                      for item in items})
+st.dataframe(table, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table})
+
+# ---- curves ---------------------------------------------------------------------------
+st.subheader("Training curves")
+epoch_frames = []
+for item in items:
+    epochs = store.epochs(item["run_ids"])
+    if len(epochs):
+        fold_of = runs.set_index("id")["fold"]
+        epochs["curve"] = [f"{item['label']}" + (f" fold {fold_of.get(r)}" if len(item["run_ids"]) > 1 else "")
+                           for r in epochs["run_id"]]
+        epoch_frames.append(epochs)
+if epoch_frames:
+    epochs = pd.concat(epoch_frames, ignore_index=True)
+    metric = st.selectbox("Curve", ["loss", "auc", "sensitivity", "specificity", "f1", "accuracy", "lr"],
+                          key="compare_curve")
+    st.altair_chart(charts.training_curves(epochs, metric=metric, run_column="curve"), width="stretch")
+
+test_rows = []
+for item in items:
+    rows = item["predictions"][item["predictions"]["split"] == "test"].copy()
+    rows["model"] = item["label"]
+    test_rows.append(rows)
+c1, c2 = st.columns(2)
+with c1:
+    try:
+        st.altair_chart(charts.roc_chart(pd.concat(test_rows), group="model"), width="stretch")
+    except ValueError as exc:
+        st.info(f"No ROC curve: {exc}")
+with c2:
+    cols = st.columns(min(len(items), 3))
+    for i, item in enumerate(items):
+        m = item["metrics"]
+        with cols[i % len(cols)]:
+            st.altair_chart(charts.confusion_matrix_chart(m["tp"], m["fp"], m["tn"], m["fn"], title=item["label"]),
+                            width="content")
+
+# ---- paired tests ---------------------------------------------------------------------
+st.subheader("Paired tests against the first")
+reference = items[0]
+tests, matched_pairs = [], []
+for other in items[1:]:
+    try:
+        if mode == "Runs":
+            result = compare_runs(reference["predictions"], other["predictions"], method=method, target=target)
+        else:
+            result = compare_experiments(reference["predictions"], other["predictions"], method=method, target=target)
+    except ValueError as exc:
+        st.warning(f"{reference['label']} vs {other['label']}: {exc}")
+        continue
+    tests.append({
+        "comparison": f"{reference['label']} vs {other['label']}", "shared test images": result["n_images"],
+        "AUC difference": result["delong"].get("difference"), "DeLong p": result["delong"].get("p_value"),
+        "McNemar p": result["mcnemar"].get("p_value"),
+        "only A right": result["mcnemar"].get("a_right_b_wrong"), "only B right": result["mcnemar"].get("a_wrong_b_right"),
+    })
+    matched_pairs.append(other)
+if tests:
+    st.dataframe(pd.DataFrame(tests), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in ("AUC difference", "DeLong p", "McNemar p")})
+    st.caption("DeLong: are the two AUCs different on the same images? McNemar: do the two models err on "
+               "different images at their thresholds? Small p (< 0.05) = a difference unlikely to be chance.")
+
+# ---- disagreements --------------------------------------------------------------------
+if matched_pairs:
+    other = st.selectbox("Images on which they disagree", [o["label"] for o in matched_pairs], key="compare_disagree")
+    other_item = next(o for o in matched_pairs if o["label"] == other)
+    a = reference["predictions"][reference["predictions"]["split"] == "test"]
+    b = other_item["predictions"][other_item["predictions"]["split"] == "test"]
+    merged = a.merge(b, on=["sha256"], suffixes=("_a", "_b"))
+    merged = merged.drop_duplicates("sha256")
+    ta = reference["threshold"] if reference["threshold"] is not None else 0.5
+    tb = other_item["threshold"] if other_item["threshold"] is not None else 0.5
+    merged["call_a"] = predict_labels(merged["probability_a"], ta)
+    merged["call_b"] = predict_labels(merged["probability_b"], tb)
+    disagree = merged[merged["call_a"] != merged["call_b"]]
+    st.caption(f"{len(disagree)} of {len(merged)} shared test images get different calls "
+               f"(thresholds {ta:.2f} and {tb:.2f}).")
+    cols = st.columns(6)
+    for i, row in enumerate(disagree.head(MAX_DISAGREEMENTS).itertuples()):
+        with cols[i % 6]:
+            thumb = thumbnail(row.path_a)
+            if isinstance(thumb, str):
+                st.caption(thumb)
+            else:
+                st.image(thumb, width="stretch")
+            truth = "glaucoma" if row.label_a == 1 else "normal"
+            st.caption(f"truth **{truth}** · A {row.probability_a:.2f} · B {row.probability_b:.2f}")

@@ -1,3 +1,196 @@
+"""Cross-validation view: launch a configuration over folds, follow it, read its results."""
+
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
-st.title("cross_validation")
+from app_pages._components import pickers
+from app_pages._components.config_form import preset_and_form
+from app_pages._components.context import get_context
+from app_pages._components.evaluation import evaluate_experiment, finished_run_ids
+from app_pages._components.jobs import cancel_experiment, start_cross_validation
+from app_pages._components.live import ACTIVE, POLL_SECONDS
+from app_pages._components.loaders import dataset_index, run_store
+from glaucoma_core import charts
+from glaucoma_core.data.index import fold_numbers, usable
+from glaucoma_core.evaluation.comparison import compare_experiments
+from glaucoma_core.evaluation.metrics import METRIC_LABELS
+
+TABLE_COLUMNS = ["fold", "run_id", "n", "threshold", "accuracy", "auc", "sensitivity", "specificity", "f1", "fn",
+                 "fn_rate"]
+
+ctx = get_context()
+st.title("Cross-validation")
+store = run_store(ctx.home)
+index = dataset_index(ctx.data_root, ctx.home)
+good = usable(index)
+folds = fold_numbers(index)
+
+# ---- launch ---------------------------------------------------------------------------
+with st.expander("Launch a cross-validation", expanded=store.experiments().empty):
+    if not folds:
+        st.warning("This dataset has no fold folders; cross-validation needs the fold layout "
+                   "(`python -m glaucoma_core folds SOURCE OUT`).")
+    else:
+        chosen = st.multiselect("Folds", folds, default=folds, key="cv_folds")
+        smallest = min((int(((good["fold"] == f) & (good["split"] == "train")).sum()) for f in chosen), default=0)
+        config, problem = preset_and_form("cv_cfg", smallest)
+        c1, c2, c3 = st.columns([2, 1, 2])
+        name = c1.text_input("Experiment name", key="cv_name", placeholder="e.g. small-cnn-baseline")
+        executor = c2.radio("Executor", ["local", "ray"], key="cv_executor", horizontal=True,
+                            help="local: folds one after another in one background process; ray: folds as Ray tasks.")
+        address = c3.text_input("Ray address", key="cv_address", disabled=executor != "ray",
+                                placeholder="empty = a local Ray")
+        if st.button("Start cross-validation", type="primary", key="cv_start",
+                     disabled=config is None or not chosen, icon=":material/play_arrow:"):
+            try:
+                from glaucoma_core.training import jobs
+
+                if executor == "ray":
+                    exp_id = jobs.start_cv_job(ctx.data_root, config, home=store.home, folds=chosen,
+                                               name=name or None, executor="ray", address=address or None)
+                else:
+                    exp_id = start_cross_validation(store, config, ctx.data_root, chosen, name)
+            except Exception as exc:  # refused before any process starts
+                st.error(f"Could not start: {exc}")
+            else:
+                st.session_state["cv_experiment"] = exp_id
+                st.toast(f"Experiment {exp_id} started")
+
+experiments = store.experiments()
+if experiments.empty:
+    st.info("No cross-validation yet: launch one above (the cpu-small preset runs 10 folds of the demo data in minutes).")
+    st.stop()
+
+# ---- progress -------------------------------------------------------------------------
+labels = {int(r["id"]): pickers.experiment_label(r) for _, r in experiments.iterrows()}
+default = st.session_state.get("cv_experiment")
+options = list(labels)
+exp_id = st.selectbox("Experiment", options, index=options.index(default) if default in options else 0,
+                      format_func=labels.get, key="cv_experiment_select")
+st.session_state["cv_experiment"] = exp_id
+active = bool(store.runs(experiment_id=exp_id)["status"].isin(ACTIVE).any())
+
+
+@st.fragment(run_every=POLL_SECONDS if active else None)
+def progress():
+    runs = store.runs(experiment_id=exp_id).sort_values("fold")
+    still_active = bool(runs["status"].isin(ACTIVE).any())
+    if still_active != active:
+        st.rerun(scope="app")
+    planned = runs["config"].map(lambda c: int(c.get("epochs", 0)) + int(c.get("fine_tune_epochs", 0)))
+    table = pd.DataFrame({
+        "fold": runs["fold"], "run": runs["id"], "status": runs["status"],
+        "progress": (runs["epochs_done"].fillna(0).astype(float) / planned.where(planned > 0, 1)).clip(0, 1),
+        "epochs": runs["epochs_done"].fillna(0).astype(int).astype(str) + " / " + planned.astype(str),
+        "valid AUC": runs["valid_auc"], "test AUC": runs["test_auc"], "error": runs["error"],
+    })
+    done = int((runs["status"] == "finished").sum())
+    st.markdown(f"**Progress**: {done} of {len(runs)} folds finished")
+    st.progress(done / max(len(runs), 1))
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
+        "valid AUC": st.column_config.NumberColumn(format="%.3f"),
+        "test AUC": st.column_config.NumberColumn(format="%.3f"),
+    })
+    if still_active and st.button("Cancel this cross-validation", key="cv_cancel", icon=":material/stop:",
+                                  help="The running fold stops after its epoch; finished folds are kept."):
+        cancel_experiment(store, exp_id)
+        st.rerun(scope="fragment")
+
+
+progress()
+
+# ---- results --------------------------------------------------------------------------
+st.subheader("Results on the test folds")
+runs = store.runs()
+method, target = pickers.pick_threshold_method("cv_threshold", default="fixed")
+try:
+    result = evaluate_experiment(store, runs, exp_id, method, target)
+except ValueError as exc:
+    st.info(f"No results yet: {exc}.")
+    st.stop()
+
+table = result["per_fold"]
+st.markdown("**Per fold** (each fold's threshold chosen on its own validation images)")
+st.dataframe(table[[c for c in TABLE_COLUMNS if c in table.columns]], hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.3f") for c in
+                            ("threshold", "accuracy", "auc", "sensitivity", "specificity", "f1", "fn_rate")})
+summary = result["summary"].copy()
+summary.insert(0, "name", summary["metric"].map(lambda k: METRIC_LABELS.get(k, k)))
+c1, c2 = st.columns([3, 2])
+with c1:
+    st.markdown("**Mean ± sd over folds, 95 % t-interval**")
+    st.dataframe(summary.drop(columns=["metric"]), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "sd", "ci_low", "ci_high")})
+with c2:
+    pooled = result["pooled"]
+    st.markdown("**Pooled out-of-fold** (every test image once, by the model that never saw it)")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("AUC", f"{pooled['auc']:.3f}")
+    m2.metric("Sensitivity", f"{pooled['sensitivity']:.3f}")
+    m3.metric("Specificity", f"{pooled['specificity']:.3f}")
+    m1.metric("Missed glaucoma (FN)", int(pooled["fn"]))
+    m2.metric("FN rate", f"{pooled['fn_rate']:.1%}")
+    m3.metric("Images", int(pooled["n"]))
+
+ids = finished_run_ids(store, exp_id)
+predictions = store.predictions(ids)
+test = predictions[predictions["split"] == "test"]
+g1, g2 = st.columns(2)
+try:
+    g1.altair_chart(charts.roc_chart(test, group="fold"), width="stretch")
+except ValueError as exc:
+    g1.info(f"No ROC curve: {exc}")
+g2.altair_chart(charts.fold_metric_strip(table, summary=result["summary"]), width="stretch")
+
+d1, d2 = st.columns(2)
+d1.download_button("Per-fold metrics (CSV)", table.to_csv(index=False), file_name=f"experiment_{exp_id}_folds.csv",
+                   mime="text/csv", icon=":material/download:")
+d2.download_button("Predictions (CSV)", predictions.to_csv(index=False),
+                   file_name=f"experiment_{exp_id}_predictions.csv", mime="text/csv", icon=":material/download:")
+
+# ---- several experiments ----------------------------------------------------------------
+st.subheader("Experiments side by side")
+others = experiments[(experiments["finished"] > 0) & (experiments["id"] != exp_id)]
+if others.empty:
+    st.caption("Run another cross-validation over the same folds to compare them fold by fold here.")
+    st.stop()
+other_labels = {int(r["id"]): pickers.experiment_label(r) for _, r in others.iterrows()}
+chosen_others = st.multiselect("Compare with", list(other_labels), default=list(other_labels)[:1],
+                               format_func=other_labels.get, key="cv_compare_with")
+metric = st.selectbox("Metric by fold", ["auc", "accuracy", "sensitivity", "specificity", "f1"], key="cv_compare_metric",
+                      format_func=lambda k: METRIC_LABELS.get(k, k))
+by_fold = table[["fold", metric]].rename(columns={metric: f"exp {exp_id}"})
+tests = []
+for other in chosen_others:
+    try:
+        other_result = evaluate_experiment(store, runs, other, method, target)
+    except ValueError as exc:
+        st.warning(f"Experiment {other}: {exc}")
+        continue
+    by_fold = by_fold.merge(other_result["per_fold"][["fold", metric]].rename(columns={metric: f"exp {other}"}),
+                            on="fold", how="outer")
+    try:
+        comparison = compare_experiments(predictions, store.predictions(finished_run_ids(store, other)),
+                                         method=method, target=target)
+    except ValueError as exc:
+        st.warning(f"Experiment {exp_id} vs {other}: {exc}")
+        continue
+    ft = comparison["fold_tests"][metric]
+    tests.append({
+        "comparison": f"exp {exp_id} − exp {other}", "folds": len(comparison["folds"]),
+        "mean difference": ft["mean_difference"],
+        "Nadeau–Bengio p": ft["nadeau_bengio"].get("p_value"), "Wilcoxon p": ft["wilcoxon"].get("p_value"),
+        "DeLong p (pooled AUC)": comparison["delong"].get("p_value"),
+        "McNemar p (pooled)": comparison["mcnemar"].get("p_value"),
+    })
+st.dataframe(by_fold, hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.3f") for c in by_fold.columns if c != "fold"})
+if tests:
+    st.markdown(f"**Paired tests** on {METRIC_LABELS.get(metric, metric)} by fold, and on the pooled test images")
+    st.dataframe(pd.DataFrame(tests), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in
+                                ("mean difference", "Nadeau–Bengio p", "Wilcoxon p", "DeLong p (pooled AUC)",
+                                 "McNemar p (pooled)")})

@@ -6,13 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._components import live
-from app_pages._components.config_form import config_form
+from app_pages._components.config_form import preset_and_form
 from app_pages._components.context import get_context
 from app_pages._components.downloads import run_downloads
 from app_pages._components.jobs import cancel_run, start_training
 from app_pages._components.loaders import dataset_index, run_store
 from app_pages._components.pickers import run_label
-from glaucoma_core.config import ConfigError, get_preset, preset_descriptions
 from glaucoma_core.data.index import fold_numbers, usable
 
 ctx = get_context()
@@ -26,31 +25,18 @@ folds = fold_numbers(index)
 # ---- new run --------------------------------------------------------------------------
 with st.container(border=True):
     st.subheader("New training run")
-    descriptions = preset_descriptions()
-    c1, c2 = st.columns([1, 2])
-    preset = c1.selectbox("Start from preset", list(descriptions), index=list(descriptions).index("cpu-small")
-                          if "cpu-small" in descriptions else 0, key="train_preset")
-    c2.caption(descriptions[preset])
-    config, bad_field, message = config_form(get_preset(preset), key=f"train_cfg_{preset}")
     if folds:
         fold = st.selectbox("Fold", folds, key="train_fold", help="Train on this fold's train split, "
                             "select the best epoch on its valid split, report its test split.")
         n_train = int(((good["fold"] == fold) & (good["split"] == "train")).sum())
     else:
-        fold = None
-        n_train = 0
+        fold, n_train = None, 0
         st.warning("This dataset has no fold folders (train/valid/test). Make folds first: "
                    "`python -m glaucoma_core folds SOURCE OUT`, then choose OUT in the sidebar.")
-    if config is not None:
-        try:
-            config.validate(n_train_images=n_train or None)
-        except ConfigError as exc:
-            bad_field, message = exc.field, exc.message
-    if bad_field:
-        st.error(f"**{bad_field}**: {message}", icon=":material/error:")
-    elif fold is not None:
-        st.caption(f"{n_train} training images in fold {fold}. Configuration valid.")
-    start = st.button("Start training", type="primary", disabled=bool(bad_field) or fold is None,
+    config, problem = preset_and_form("train_cfg", n_train)
+    if config is not None and fold is not None:
+        st.caption(f"Configuration valid · {n_train} training images in fold {fold}.")
+    start = st.button("Start training", type="primary", disabled=config is None or fold is None,
                       key="train_start", icon=":material/play_arrow:")
     if start and config is not None and fold is not None:
         try:

@@ -133,3 +133,28 @@ def config_form(base: cfg.TrainConfig, key: str) -> tuple[cfg.TrainConfig | None
         return base.with_overrides(overrides), None, None
     except cfg.ConfigError as exc:
         return None, exc.field, exc.message
+
+
+def preset_and_form(key: str, n_train_images: int | None) -> tuple[cfg.TrainConfig | None, str | None]:
+    """Preset picker, the form, and validation against the data.
+
+    Returns (config, None) when valid, else (None, error text naming the field); the error is
+    also shown.
+    """
+    descriptions = cfg.preset_descriptions()
+    names = list(descriptions)
+    c1, c2 = st.columns([1, 2])
+    preset = c1.selectbox("Start from preset", names, index=names.index("cpu-small") if "cpu-small" in names else 0,
+                          key=f"{key}_preset")
+    c2.caption(descriptions[preset])
+    config, bad_field, message = config_form(cfg.get_preset(preset), key=f"{key}_{preset}")
+    if config is not None:
+        try:
+            config.validate(n_train_images=n_train_images or None)
+        except cfg.ConfigError as exc:
+            config, bad_field, message = None, exc.field, exc.message
+    if bad_field:
+        text = f"{bad_field}: {message}"
+        st.error(f"**{bad_field}**: {message}", icon=":material/error:")
+        return None, text
+    return config, None

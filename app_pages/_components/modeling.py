@@ -24,3 +24,12 @@ def gradcam_overlay(model, image_uint8: np.ndarray) -> np.ndarray:
     from glaucoma_core.evaluation import gradcam
 
     return np.asarray(gradcam.gradcam_overlay(model, image_uint8))
+
+
+def gradcam_overlays(model, images: list[np.ndarray]) -> list[np.ndarray]:
+    """Grad-CAM overlays for a gallery (one batched pass), each at its image's own size."""
+    from glaucoma_core.evaluation import gradcam
+
+    if not images:
+        return []
+    return [np.asarray(o) for o in gradcam.gradcam_overlays(model, images)]
