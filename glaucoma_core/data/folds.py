@@ -229,7 +229,7 @@ def make_folds(
         raise FoldsError(f"k must be at least 2 (got {k})")
     if not 0 <= valid_fraction < 1:
         raise FoldsError(f"valid fraction must be in [0, 1) (got {valid_fraction})")
-    out = Path(out_dir).expanduser().absolute()
+    out = Path(os.path.abspath(Path(out_dir).expanduser()))
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FoldsError(f"{out}: output folder exists and is not empty")
 

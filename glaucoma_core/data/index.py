@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -140,7 +141,7 @@ def scan_dataset(
             results.append(CachedFile(0, 0, "", None, None, "", _stat_problem(exc)))
             continue
         stats.append(st)
-        if not os.path.isfile(entry.path):
+        if not stat.S_ISREG(st.st_mode):
             results.append(CachedFile(st.st_size, st.st_mtime_ns, "", None, None, "", "not a regular file"))
         elif st.st_size == 0:
             results.append(CachedFile(0, st.st_mtime_ns, "", None, None, "", "empty file (0 bytes)"))

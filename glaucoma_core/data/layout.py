@@ -147,10 +147,11 @@ def _entries(root: str, layout: str, class_folders: list[_ClassFolder], ignored:
     structural |= {os.path.dirname(c.path) for c in class_folders}
     structural |= {os.path.dirname(os.path.dirname(c.path)) for c in class_folders}
     visited = {key for key in map(_dir_key, structural) if key is not None}
+    prefix = root.rstrip(os.sep) + os.sep  # paths below are built by joining onto root
     entries = [
         ImageEntry(
             path=path,
-            relpath=os.path.relpath(path, root).replace(os.sep, "/"),
+            relpath=path[len(prefix):].replace(os.sep, "/"),
             fold=c.fold,
             split=c.split,
             class_name=c.name,
