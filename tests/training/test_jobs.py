@@ -1,0 +1,82 @@
+"""Background jobs: validation before spawning, spawn failures, a real detached CV job."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from glaucoma_core.config import ConfigError
+from glaucoma_core.store import RunStore
+from glaucoma_core.training import jobs
+from glaucoma_core.training.cross_validation import cv_report
+from tests.training.fakes import make_tiny_dataset, tiny_config
+
+
+def test_bad_config_is_refused_before_any_run_or_process(tmp_path, monkeypatch):
+    spawned = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: spawned.append(a))
+    store = RunStore(tmp_path)
+    bad = tiny_config().to_dict() | {"learning_rate": -1.0}
+    with pytest.raises(ConfigError) as info:
+        jobs.start_training_job(tmp_path, 1, bad, home=tmp_path)
+    assert info.value.field == "learning_rate"
+    with pytest.raises(ConfigError):
+        jobs.start_cv_job(tmp_path, {"backbone": "no-such-net"}, home=tmp_path)
+    assert store.runs().empty and not spawned
+
+
+def test_a_process_that_cannot_start_fails_its_run_with_the_reason(tmp_path, monkeypatch):
+    def no_process(*args, **kwargs):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    with pytest.raises(OSError):
+        jobs.start_training_job(tmp_path, 1, tiny_config(), home=tmp_path)
+    run = RunStore(tmp_path).runs().iloc[0]
+    assert run["status"] == "failed" and "could not start the training process" in run["error"]
+
+
+def test_job_command_is_detached_and_logged(tmp_path, monkeypatch):
+    seen = {}
+
+    class FakePopen:
+        pid = 999_999_999
+
+        def __init__(self, command, **kwargs):
+            seen.update(command=command, **kwargs)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakePopen)
+    run_id = jobs.start_training_job(tmp_path / "data", 2, tiny_config(), home=tmp_path / "home")
+    command = seen["command"]
+    assert command[1:3] == ["-m", "glaucoma_core"] and "train" in command
+    assert command[command.index("--run-id") + 1] == str(run_id)
+    assert command[command.index("--home") + 1] == str(tmp_path / "home")
+    assert seen["start_new_session"] is True
+    assert seen["stdout"].name == str(tmp_path / "home" / "runs" / str(run_id) / "log.txt")
+    store = RunStore(tmp_path / "home")
+    run = store.run(run_id)  # pid 999999999 does not exist: the job 'died' before starting
+    assert run["status"] == "failed" and "before this run started" in run["error"]
+
+
+@pytest.mark.slow
+def test_detached_cv_job_trains_its_folds(tmp_path):
+    data = make_tiny_dataset(tmp_path / "data", folds=2, n_train=8, n_valid=4, n_test=4, size=32)
+    home = tmp_path / "home"
+    exp = jobs.start_cv_job(data, tiny_config(epochs=1), home=home, folds=[1, 2], name="job-cv")
+    store = RunStore(home)
+    assert len(store.runs(exp)) == 2  # recorded before the process runs
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if not store.runs(exp)["status"].isin(["queued", "running"]).any():
+            break
+        time.sleep(0.5)
+    log = jobs.read_log_tail(jobs.experiment_log_path(store, exp))
+    report = cv_report(store, exp)
+    assert report["status"] == "finished", log
+    assert [fold["fold"] for fold in report["folds"]] == [1, 2]
+    assert "experiment" in log and "fold 2" in log
