@@ -142,3 +142,23 @@ def test_gradcam_writes_overlay(tmp_path, capsys):
     assert main(["--home", str(tmp_path), "gradcam", "--run", "99", str(image), "--out", str(out)]) == 2
     assert main(["--home", str(tmp_path), "gradcam", "--run", str(run), str(image),
                  "--out", str(tmp_path / "nowhere" / "x.png")]) == 2
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_and_gradcam_a_real_run(tmp_path, capsys):
+    """A real (tiny) training run: evaluate picks its threshold on valid, gradcam overlays an image."""
+    from tests.training.fakes import TINY_SETTINGS, make_tiny_dataset
+
+    data = make_tiny_dataset(tmp_path / "data", folds=1)
+    home = ["--home", str(tmp_path / "home")]
+    settings = [arg for key, value in TINY_SETTINGS.items() for arg in ("--set", f"{key}={value}")]
+    assert main([*home, "train", "--data", str(data), "--preset", "cpu-small", *settings, "--fold", "1"]) == 0
+    capsys.readouterr()
+    run = int(RunStore(tmp_path / "home").runs()["id"].iloc[0])
+    result = _json(capsys, [*home, "evaluate", str(run), "--youden", "--json", "--bootstrap", "20"])
+    assert result["threshold"]["method"] == "youden" and result["threshold"]["n_valid"] == 8
+    assert result["metrics"]["n"] == 8
+    image = next((data / "fold_1" / "test" / "abnormal").iterdir())
+    out = tmp_path / "overlay.png"
+    cam = _json(capsys, [*home, "gradcam", "--run", str(run), str(image), "--out", str(out), "--json"])
+    assert cam["layer"] == "last_conv_relu" and Image.open(out).size == (32, 32)
