@@ -67,8 +67,14 @@ def execute_run(store: RunStore, run_id: int, *, index=None, train_fn: Callable 
 
 def _record_result(store: RunStore, run_id: int, result, reporter: StoreReporter) -> dict:
     """Save the model, predictions, final metrics and status of a finished training."""
-    store.save_model(run_id, result.model)
     predictions = result.predictions
+    not_numbers = int(predictions["probability"].isna().sum())
+    if not_numbers:
+        raise ValueError(
+            f"the model gave no probability (NaN) for {not_numbers} of {len(predictions)} images: "
+            "training diverged; try a lower learning_rate"
+        )
+    store.save_model(run_id, result.model)
     store.save_predictions(run_id, predictions)
     metrics = split_metrics(predictions[predictions["split"].isin(FINAL_SPLITS)])
     for split, values in metrics.items():

@@ -267,3 +267,17 @@ def test_cancelled_cv_stops_after_the_current_epoch_and_keeps_finished_folds(tin
     assert frame.loc[1, "status"] == "finished" and frame.loc[1, "epochs_done"] == 50
     assert frame.loc[2, "status"] == "cancelled" and frame.loc[2, "epochs_done"] == 2
     assert store.load_model(int(frame.loc[2, "id"])) is not None
+
+
+def test_diverged_training_fails_with_a_reason_instead_of_a_database_error(tiny):
+    store, data, index = tiny
+    run = store.create_run(None, 1, tiny_config().to_dict(), str(data))
+
+    def diverged(*args, **kwargs):
+        result = fake_train_fold(*args, **kwargs)
+        result.predictions["probability"] = float("nan")
+        return result
+
+    outcome = execute_run(store, run, index=index, train_fn=diverged, echo=None)
+    assert outcome["status"] == "failed" and "diverged" in outcome["error"]
+    assert not store.model_path(run).exists()

@@ -80,3 +80,24 @@ def test_detached_cv_job_trains_its_folds(tmp_path):
     assert report["status"] == "finished", log
     assert [fold["fold"] for fold in report["folds"]] == [1, 2]
     assert "experiment" in log and "fold 2" in log
+
+
+def test_store_reporter_writes_epochs_beats_and_reads_cancel(tmp_path):
+    from glaucoma_core.training.store_reporter import StoreReporter
+
+    store = RunStore(tmp_path)
+    run_id = store.create_run(None, 1, {}, None)
+    store.mark_running(run_id)
+    lines = []
+    with StoreReporter(store, run_id, echo=lines.append, heartbeat_interval=0.05) as reporter:
+        first = store.run(run_id)["heartbeat"]
+        reporter.on_train_begin({"epochs": 2})
+        reporter.on_epoch_end(1, {"loss": 0.5, "val_auc": 0.75})
+        assert not reporter.should_cancel()
+        store.request_cancel(run_id)
+        assert reporter.should_cancel()
+        time.sleep(0.3)
+        assert store.run(run_id)["heartbeat"] > first  # the thread beats between epochs
+    assert reporter._thread is None
+    assert store.epochs(run_id)["val_auc"].tolist() == [0.75]
+    assert any("epoch 1/2" in line and "val_auc 0.750" in line for line in lines)
