@@ -210,7 +210,9 @@ def _run_text(label: str, result: dict) -> str:
         lines.append(f"{METRIC_LABELS[name]:44s} {_num(metrics[name]):>7s}   "
                      f"{_num(iv.get('low'))}-{_num(iv.get('high'))}{how}{note}")
     lines += ["", f"confusion: TP {metrics['tp']}  FP {metrics['fp']}  TN {metrics['tn']}  FN {metrics['fn']}"
-              f"  (FN rate {_num(metrics['fn_rate'])})", "", result["report"]]
+              f"  (FN rate {_num(metrics['fn_rate'])})",
+              f"calibration: expected calibration error {_num(result['calibration']['ece'])} (10 bins)",
+              "", result["report"]]
     return "\n".join(lines)
 
 
@@ -248,6 +250,7 @@ def _experiment_text(label: str, result: dict) -> str:
         iv = intervals.get(name, {})
         lines.append(f"  {name:18s} {_num(pooled[name])}  [{_num(iv.get('low'))}, {_num(iv.get('high'))}]"
                      f"{'  ' + pooled['undefined'][name] if name in pooled['undefined'] else ''}")
+    lines.append(f"  {'ECE (10 bins)':18s} {_num(result['pooled_calibration']['ece'])}")
     if result.get("images_in_several_folds"):
         lines.append(f"warning: {result['images_in_several_folds']} images are in more than one fold's test set")
     if result.get("runs_without_predictions"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from glaucoma_core.evaluation import cv_summary
+from glaucoma_core.evaluation.calibration import expected_calibration_error, reliability_curve
 from glaucoma_core.evaluation.intervals import metric_intervals
 from glaucoma_core.evaluation.report import classification_report_text
 from glaucoma_core.evaluation.thresholds import threshold_from_predictions
@@ -37,7 +38,8 @@ def evaluate_run_predictions(predictions: pd.DataFrame, *, method: str = "fixed"
 
     Returns:
         dict split, threshold (ThresholdChoice dict), metrics (classification_metrics dict),
-        intervals ({metric: Interval dict}), report (text, sklearn layout).
+        intervals ({metric: Interval dict}), report (text, sklearn layout), calibration
+        ({ece, reliability: DataFrame}, 10 equal-width bins).
     """
     choice = threshold_from_predictions(predictions, method, target)
     rows = cv_summary.dedupe_per_fold(predictions[predictions["split"] == split])
@@ -50,7 +52,13 @@ def evaluate_run_predictions(predictions: pd.DataFrame, *, method: str = "fixed"
     intervals = metric_intervals(labels, probs, choice.threshold, n_resamples=n_resamples, seed=seed)
     return {"split": split, "threshold": choice.to_dict(), "metrics": metrics,
             "intervals": {name: iv.to_dict() for name, iv in intervals.items()},
-            "report": classification_report_text(labels, probs, choice.threshold)}
+            "report": classification_report_text(labels, probs, choice.threshold),
+            "calibration": _calibration(labels, probs)}
+
+
+def _calibration(labels, probs, n_bins: int = 10) -> dict:
+    return {"ece": expected_calibration_error(labels, probs, n_bins),
+            "reliability": reliability_curve(labels, probs, n_bins)}
 
 
 def evaluate_experiment_predictions(predictions: pd.DataFrame, *, method: str = "fixed",
@@ -69,7 +77,7 @@ def evaluate_experiment_predictions(predictions: pd.DataFrame, *, method: str = 
         dict split, thresholds ({fold: ThresholdChoice dict}), per_fold (DataFrame, one row per
         fold: metrics, tp/fp/tn/fn, fn_rate, threshold, run_id), summary (DataFrame: metric,
         mean, sd, ci_low, ci_high, n_folds), pooled (metrics dict), pooled_intervals,
-        images_in_several_folds.
+        pooled_calibration ({ece, reliability}), images_in_several_folds.
     """
     if predictions.empty:
         raise ValueError("the experiment has no stored predictions")
@@ -87,4 +95,5 @@ def evaluate_experiment_predictions(predictions: pd.DataFrame, *, method: str = 
                                  pooled_rows["threshold"].to_numpy(), n_resamples=n_resamples, seed=seed)
     return {"split": split, "thresholds": report["thresholds"], "per_fold": table, "summary": report["summary"],
             "pooled": report["pooled"], "pooled_intervals": {k: v.to_dict() for k, v in intervals.items()},
+            "pooled_calibration": _calibration(pooled_rows["label"].to_numpy(), pooled_rows["probability"].to_numpy()),
             "images_in_several_folds": report["pooled"]["images_in_several_folds"]}

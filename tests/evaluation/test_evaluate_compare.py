@@ -87,3 +87,15 @@ def test_compare_experiments_per_fold_tests():
     same = comparison.compare_experiments(a, a)
     assert same["delong"]["p_value"] == 1.0
     assert same["fold_tests"]["auc"]["nadeau_bengio"]["p_value"] == 1.0
+
+
+def test_evaluations_include_calibration():
+    from glaucoma_core.evaluation.calibration import expected_calibration_error
+
+    preds = experiment_predictions(folds=2)
+    run = evaluate.evaluate_run_predictions(preds[preds.fold == 1], n_resamples=10)
+    test = preds[(preds.fold == 1) & (preds.split == "test")]
+    assert run["calibration"]["ece"] == pytest.approx(expected_calibration_error(test.label, test.probability))
+    assert run["calibration"]["reliability"]["count"].sum() == len(test)
+    exp = evaluate.evaluate_experiment_predictions(preds, n_resamples=10)
+    assert exp["pooled_calibration"]["reliability"]["count"].sum() == (preds.split == "test").sum()
