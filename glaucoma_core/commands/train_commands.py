@@ -110,6 +110,7 @@ def cmd_cv(args) -> int:
     from glaucoma_core.store import RunNotFound
     from glaucoma_core.training.cross_validation import (
         CrossValidationError,
+        choose_folds,
         create_cv_experiment,
         format_report,
         run_cv,
@@ -130,13 +131,12 @@ def cmd_cv(args) -> int:
     else:
         config = _config_from_args(args)
         data_root, index = _scan(args, store)
-        folds = _parse_folds(args.folds)
         try:
+            folds = choose_folds(index, data_root, _parse_folds(args.folds))
+            _validate(config, index, folds[0])  # before anything is recorded
             experiment_id = create_cv_experiment(store, data_root, config, folds=folds, name=args.name, index=index)
         except CrossValidationError as exc:
             raise UserError(str(exc)) from None
-        first = store.experiment(experiment_id)["folds"][0]
-        _validate(config, index, first)
         echo(f"experiment {experiment_id}: {config.backbone} over folds "
              f"{', '.join(map(str, store.experiment(experiment_id)['folds']))} of {data_root}")
     try:

@@ -39,10 +39,26 @@ def create_cv_experiment(store: RunStore, data_root, config, *, folds: Iterable[
         name: experiment name; default '<backbone> cv'.
         index: the dataset index when already scanned.
     """
-    from glaucoma_core.data.index import dataset_fingerprint, fold_numbers, scan_dataset
+    from glaucoma_core.data.index import dataset_fingerprint, scan_dataset
 
     if index is None:
         index = scan_dataset(data_root, home=store.home)
+    chosen = choose_folds(index, data_root, folds)
+    config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    name = name or f"{config_dict.get('backbone', 'model')} cv"
+    experiment_id = store.create_experiment(name, config_dict, str(data_root), dataset_fingerprint(index), chosen)
+    for fold in chosen:
+        store.create_run(experiment_id, fold, config_dict, str(data_root))
+    return experiment_id
+
+
+def choose_folds(index, data_root, folds: Iterable[int] | None = None) -> list[int]:
+    """The folds to cross-validate: ``folds`` (checked against the dataset) or all of them.
+
+    Raises CrossValidationError for a dataset without folds or a fold it does not have.
+    """
+    from glaucoma_core.data.index import fold_numbers
+
     available = [int(f) for f in fold_numbers(index)]
     if not available:
         raise CrossValidationError(
@@ -56,12 +72,7 @@ def create_cv_experiment(store: RunStore, data_root, config, *, folds: Iterable[
             f"{data_root}: fold(s) {', '.join(map(str, unknown))} not in the dataset "
             f"(it has {', '.join(map(str, available))})"
         )
-    config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    name = name or f"{config_dict.get('backbone', 'model')} cv"
-    experiment_id = store.create_experiment(name, config_dict, str(data_root), dataset_fingerprint(index), chosen)
-    for fold in chosen:
-        store.create_run(experiment_id, fold, config_dict, str(data_root))
-    return experiment_id
+    return chosen
 
 
 def pending_runs(store: RunStore, experiment_id: int) -> list[int]:
