@@ -114,6 +114,7 @@ def scan_dataset(
     home: str | os.PathLike | None = None,
     max_pixels: int = MAX_PIXELS,
     progress: Callable[[int, int], None] | None = None,
+    allowed_root: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Index every image of the dataset at ``root``; broken files become rows with a problem.
 
@@ -123,6 +124,8 @@ def scan_dataset(
     home: workbench home (default $GLAUCOMA_HOME or models/).
     max_pixels: decompression-bomb limit passed to the image checks.
     progress: called as progress(done, total) while files are checked.
+    allowed_root: when given (e.g. the app's $GLAUCOMA_DATA_ROOT), files whose real path (symlinks
+        followed) lies outside it are not read; their row says "outside the allowed data root".
 
     Raises DatasetLayoutError (a ValueError) when root is missing or not a dataset folder;
     never raises for a bad image.
@@ -133,7 +136,12 @@ def scan_dataset(
 
     stats: list[os.stat_result | None] = []
     results: list[CachedFile | None] = []
+    confine = os.path.realpath(allowed_root) if allowed_root is not None else None
     for entry in entries:
+        if confine is not None and not _inside(os.path.realpath(entry.path), confine):
+            stats.append(None)
+            results.append(CachedFile(0, 0, "", None, None, "", f"outside the allowed data root {confine}"))
+            continue
         try:
             st = os.stat(entry.path)
         except OSError as exc:
@@ -201,6 +209,10 @@ def scan_dataset(
     return index
 
 
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def _open_cache(home, max_pixels: int) -> ScanCache | None:
     try:
         return ScanCache(paths.cache_dir(home) / CACHE_FILE_NAME, checker=f"max_pixels={max_pixels}")
@@ -212,6 +224,7 @@ def _store(cache: ScanCache, rows, root: str, keep: set[str]) -> None:
     try:
         cache.store(rows)
         cache.forget_except(root, keep)
+        cache.prune_missing()
     except Exception:  # noqa: BLE001
         pass
 

@@ -107,6 +107,18 @@ class ScanCache:
         return len(stale)
 
 
+    def prune_missing(self, max_rows: int = 200_000) -> int:
+        """When the cache holds more than ``max_rows`` entries, drop those whose file is gone
+        (temporary folders, deleted datasets). Returns the number removed."""
+        (count,) = self._conn.execute("SELECT COUNT(*) FROM scanned_files").fetchone()
+        if count <= max_rows:
+            return 0
+        gone = [(p,) for (p,) in self._conn.execute("SELECT path FROM scanned_files") if not os.path.lexists(p)]
+        with self._conn:
+            self._conn.executemany("DELETE FROM scanned_files WHERE path = ?", gone)
+        return len(gone)
+
+
 def _prefix_range(folder: str) -> tuple[bytes, bytes]:
     """Byte range [low, high) that holds exactly the paths below ``folder``."""
     prefix = os.fsencode(folder.rstrip(os.sep) + os.sep)

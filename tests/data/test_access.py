@@ -74,3 +74,20 @@ def test_missing_or_not_a_folder(tree, candidate, words):
     with pytest.raises(UserFacingError, match=words) as caught:
         resolve_data_folder(candidate, root)
     assert isinstance(caught.value, UserError)  # the CLI prints it without a traceback
+
+
+def test_scan_confined_to_allowed_root_reads_nothing_outside(tmp_path):
+    from glaucoma_core.data.index import scan_dataset
+    from tests.data.synthetic import make_flat_dataset, write_image
+
+    root = make_flat_dataset(tmp_path / "data" / "set", 2, 2)
+    secret = write_image(tmp_path / "secret" / "private.png", 99)
+    (root / "normal" / "link.png").symlink_to(secret)
+    (root / "abnormal" / "linked-folder").symlink_to(secret.parent)
+    index = scan_dataset(root, use_cache=False, allowed_root=tmp_path / "data").set_index("relpath")
+    outside = index[index["problem"].str.contains("outside the allowed data root")]
+    assert sorted(outside.index) == ["abnormal/linked-folder/private.png", "normal/link.png"]
+    assert (outside["sha256"] == "").all()  # never read
+    assert (index.drop(outside.index)["problem"] == "").all()
+    unconfined = scan_dataset(root, use_cache=False)
+    assert (unconfined["problem"] == "").all() and len(unconfined) == 6
