@@ -33,6 +33,7 @@ def test_hand_computed_confusion_and_rates():
     assert result["f1"] == pytest.approx(0.75)
     assert result["balanced_accuracy"] == pytest.approx((0.75 + 5 / 6) / 2)
     assert result["fn_rate"] == pytest.approx(0.25)
+    assert result["npv"] == pytest.approx(5 / 6)
     assert result["undefined"] == {}
     # AUC by hand: positives 0.9, 0.8, 0.5, 0.4 vs 6 negatives; pairs won:
     # 0.9: 6, 0.8: 6, 0.5: 5 (loses to 0.6), 0.4: 4 (beats 0.1, 0.2, 0.3, 0.0) -> 21 / 24
@@ -159,3 +160,12 @@ def test_metric_value_by_name():
     assert m.metric_value("accuracy", [0, 1], [0.1, 0.9]) == 1.0
     with pytest.raises(KeyError):
         m.metric_value("nope", [0, 1], [0.1, 0.9])
+
+
+def test_pandas_nullable_input():
+    import pandas as pd
+
+    labels = pd.Series([0, 1, 1], dtype="Int64")
+    assert m.auc(labels, pd.Series([0.1, 0.8, 0.4], dtype="Float64")) == 1.0
+    with pytest.raises(ValueError, match="labels must be 0"):
+        m.classification_metrics(pd.Series([0, pd.NA, 1], dtype="Int64"), [0.1, 0.2, 0.3])
