@@ -24,7 +24,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pandas as pd
 
@@ -67,7 +67,7 @@ class _Checker:
 
     def __init__(self, max_pixels: int):
         self.max_pixels = max_pixels
-        self._by_content: dict[str, tuple] = {}
+        self._by_content: dict[str, Future] = {}
         self._lock = threading.Lock()
         self.decoded = 0
 
@@ -78,13 +78,20 @@ class _Checker:
             return CachedFile(size, mtime_ns, "", None, None, "", exc.reason)
         sha = hashlib.sha256(data).hexdigest()
         with self._lock:
-            known = self._by_content.get(sha)
-        if known is None:
-            info = inspect_image(data, max_pixels=self.max_pixels)
-            known = (info.width, info.height, info.mode, info.problem)
+            pending = self._by_content.get(sha)
+            owner = pending is None
+            if owner:  # first thread to see this content decodes it; others wait for its answer
+                pending = self._by_content[sha] = Future()
+        if owner:
+            try:
+                info = inspect_image(data, max_pixels=self.max_pixels)
+                pending.set_result((info.width, info.height, info.mode, info.problem))
+            except BaseException as exc:
+                pending.set_exception(exc)
+                raise
             with self._lock:
-                self._by_content[sha] = known
                 self.decoded += 1
+        known = pending.result()
         return CachedFile(size, mtime_ns, sha, *known)
 
 
