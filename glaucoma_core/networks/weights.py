@@ -24,9 +24,17 @@ class WeightsError(ConfigError):
 
 
 def keras_models_dir() -> Path:
-    """Where Keras caches downloaded weights: ``$KERAS_HOME/models`` (default ``~/.keras/models``)."""
-    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(base) / "models"
+    """Where Keras caches downloaded weights: ``$KERAS_HOME/models`` (default ``~/.keras/models``).
+
+    Keras reads KERAS_HOME once, when it is imported; this asks Keras for the folder it uses.
+    """
+    try:
+        from keras.src.backend import config
+
+        base = config.keras_home()
+    except (ImportError, AttributeError):
+        base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(os.path.expanduser(base)) / "models"
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -90,7 +98,10 @@ def build_reference_backbone(spec, input_size: int, weights, options: dict):
                 f"backbone {spec.name!r} has no ImageNet weights; use weights=none or a weights file"
             )
         try:
-            return spec.constructor(tensor, "imagenet", **options)
+            with warnings.catch_warnings():
+                # Keras notes it loads the 224 px file for other sizes: the weights do not depend on it.
+                warnings.filterwarnings("ignore", message=".*input_shape.*", category=UserWarning)
+                return spec.constructor(tensor, "imagenet", **options)
         except Exception as error:  # noqa: BLE001 - Keras raises bare Exception on fetch failure
             if "fetch failure" in str(error) or isinstance(error, OSError) or "URL" in str(error):
                 raise WeightsError(_offline_message(spec.name, error)) from error

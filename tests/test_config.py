@@ -1,0 +1,133 @@
+"""TrainConfig: JSON in and out, overrides, presets, derived settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from glaucoma_core.config import PRESETS, ConfigError, TrainConfig, get_preset, preset_descriptions
+
+
+def test_default_config_is_valid():
+    TrainConfig().validate()
+
+
+def test_json_round_trip(tmp_path):
+    config = get_preset("cpu-transfer")
+    path = tmp_path / "config.json"
+    config.to_json(path)
+    assert TrainConfig.from_json(path) == config
+    assert TrainConfig.from_json(config.to_json()) == config
+    assert TrainConfig.from_dict(json.loads(config.to_json())).to_dict() == config.to_dict()
+
+
+def test_from_dict_refuses_unknown_keys():
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig.from_dict({"learning_rte": 0.1})
+    assert caught.value.field == "learning_rte"
+
+
+def test_from_json_refuses_bad_json(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{not json")
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig.from_json(path)
+    assert caught.value.field == "config"
+    with pytest.raises(ConfigError):
+        TrainConfig.from_json(tmp_path / "missing.json")
+
+
+def test_overrides_parse_strings_to_field_types():
+    config = TrainConfig().with_overrides({
+        "learning_rate": "1e-4", "epochs": "3", "head.dropout": "0.5", "augment_hflip": "true",
+        "input_size": "96", "backbone_options.filters": "[8, 16]", "class_weight": "balanced",
+        "weights": "none", "xla": "off", "early-stopping-patience": "2",
+    })
+    assert config.learning_rate == pytest.approx(1e-4)
+    assert config.epochs == 3 and isinstance(config.epochs, int)
+    assert config.head_dropout == 0.5
+    assert config.augment_hflip is True
+    assert config.input_size == 96
+    assert config.backbone_options == {"filters": [8, 16]}
+    assert config.class_weight == "balanced"
+    assert config.early_stopping_patience == 2
+    config.validate()
+
+
+def test_override_of_unknown_key_names_it():
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig().with_overrides({"lerning_rate": "0.1"})
+    assert caught.value.field == "lerning_rate"
+
+
+def test_every_preset_validates_and_is_described():
+    descriptions = preset_descriptions()
+    assert list(descriptions) == list(PRESETS)
+    for name in ["paper-vgg16", "paper-vgg19", "paper-inceptionv3", "paper-resnet50", "paper-xception",
+                 "seed-frozen", "cpu-small", "cpu-transfer"]:
+        config = get_preset(name)
+        config.validate()
+        assert descriptions[name]
+
+
+def test_paper_presets_use_native_sizes_and_imagenet():
+    sizes = {"paper-vgg16": 224, "paper-vgg19": 224, "paper-inceptionv3": 299, "paper-resnet50": 224,
+             "paper-xception": 299}
+    for name, size in sizes.items():
+        config = get_preset(name)
+        assert config.resolved_input_size() == size
+        assert config.weights == "imagenet" and config.trainable == "all"
+
+
+def test_seed_frozen_matches_the_course_protocol():
+    config = get_preset("seed-frozen")
+    assert config.trainable == "head" and config.weights == "imagenet"
+    assert (config.optimizer, config.learning_rate, config.batch_size, config.epochs) == ("adam", 1e-3, 32, 80)
+    assert config.early_stopping and config.loss == "categorical_crossentropy"
+    assert config.uses_feature_cache
+
+
+def test_cpu_transfer_is_frozen_mobilenet():
+    config = get_preset("cpu-transfer")
+    assert config.backbone == "mobilenetv2" and config.resolved_backbone_options()["alpha"] == 0.35
+    assert config.uses_feature_cache
+
+
+def test_get_preset_returns_a_copy_and_names_unknown_presets():
+    config = get_preset("cpu-small")
+    config.epochs = 999
+    assert get_preset("cpu-small").epochs != 999
+    with pytest.raises(ConfigError) as caught:
+        get_preset("no-such-preset")
+    assert caught.value.field == "preset"
+
+
+def test_input_size_defaults_to_the_backbone():
+    assert TrainConfig(backbone="xception", weights="imagenet").resolved_input_size() == 299
+    assert TrainConfig(backbone="xception", weights="imagenet", input_size=150).resolved_input_size() == 150
+
+
+def test_feature_cache_only_when_frozen_and_not_augmented():
+    frozen = TrainConfig(backbone="mobilenetv2", weights="imagenet", trainable="head")
+    assert frozen.uses_feature_cache
+    assert not TrainConfig(**{**frozen.to_dict(), "augment_hflip": True}).uses_feature_cache
+    assert not TrainConfig(**{**frozen.to_dict(), "trainable": "all"}).uses_feature_cache
+    assert not TrainConfig(**{**frozen.to_dict(), "feature_cache": False}).uses_feature_cache
+
+
+def test_balanced_class_weights():
+    weights = TrainConfig(class_weight="balanced").class_weight_map([0, 0, 0, 1])
+    assert weights[1] == pytest.approx(2.0) and weights[0] == pytest.approx(4 / 6)
+    assert TrainConfig().class_weight_map([0, 1]) is None
+    assert TrainConfig(class_weight={"0": 1, "1": 3}).class_weight_map([0, 1]) == {0: 1.0, 1: 3.0}
+
+
+def test_importing_config_and_registry_does_not_import_tensorflow():
+    code = ("import sys, glaucoma_core.config as c, glaucoma_core.networks.registry as r; "
+            "c.TrainConfig().validate(); r.list_backbones(); c.preset_descriptions(); "
+            "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

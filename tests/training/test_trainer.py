@@ -1,0 +1,114 @@
+"""train_fold end to end on tiny synthetic folds: metrics, predictions, cancel, feature cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from glaucoma_core.config import TrainConfig
+from glaucoma_core.training.reporting import EPOCH_KEYS, RecordingReporter
+from glaucoma_core.training.trainer import train_fold
+from tests.training.synthetic import fold_index, make_fold_dataset
+
+SHARED_IMAGENET = Path(__file__).resolve().parents[2].parent / "shared" / "imagenet"
+MOBILENET_035 = SHARED_IMAGENET / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "ds"
+    make_fold_dataset(root, folds=1, n_train=48, n_valid=16, n_test=24, size=48)
+    (root / "fold_1" / "train" / "abnormal" / "empty.png").write_bytes(b"")
+    return root
+
+
+@pytest.fixture
+def index(dataset, tmp_path):
+    return fold_index(dataset, tmp_path)
+
+
+def _small(**kwargs) -> TrainConfig:
+    base = dict(backbone="small_cnn", input_size=32, weights="none", backbone_options={"filters": [8, 16, 32]},
+                batch_size=16, epochs=3, learning_rate=3e-3)
+    return TrainConfig(**{**base, **kwargs})
+
+
+def test_train_fold_reports_metrics_and_predicts_every_image(index, tmp_path):
+    reporter = RecordingReporter()
+    result = train_fold(_small(), index, 1, reporter=reporter, home=tmp_path)
+    assert reporter.info["n_train"] == 48 and reporter.info["n_valid"] == 16 and reporter.info["n_test"] == 24
+    assert reporter.info["steps_per_epoch"] == 3 and reporter.info["epochs"] == 3
+    assert result.skipped_images == 1 and not result.cancelled
+    assert [e for e, _ in reporter.epochs] == [1, 2, 3] == [h["epoch"] for h in result.history]
+    assert set(EPOCH_KEYS) <= set(reporter.epochs[0][1])
+    assert 1 <= result.best_epoch <= 3 and result.seconds > 0
+    predictions = result.predictions
+    assert list(predictions.columns) == ["split", "path", "sha256", "label", "probability"]
+    assert predictions["split"].value_counts().to_dict() == {"test": 24, "valid": 16}
+    assert predictions["probability"].between(0, 1).all()
+    # The returned model is the saved one: same probabilities after a safe-mode round trip.
+    path = tmp_path / "model.keras"
+    result.model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    from glaucoma_core.data.pipeline import load_images
+
+    test = predictions[predictions["split"] == "test"]
+    images = load_images(test, 32).images
+    probabilities = np.asarray(loaded(images.astype(np.float32)))[:, 1]
+    np.testing.assert_allclose(probabilities, test["probability"].to_numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_cancel_stops_after_the_epoch_and_keeps_a_model(index, tmp_path):
+    reporter = RecordingReporter(cancel_after_epoch=1)
+    result = train_fold(_small(epochs=5), index, 1, reporter=reporter, home=tmp_path)
+    assert result.cancelled and len(result.history) == 1 and result.best_epoch == 1
+    assert len(result.predictions) == 40
+
+
+def _frozen(weights: str, **kwargs) -> TrainConfig:
+    return TrainConfig(backbone="mobilenetv2", backbone_options={"alpha": 0.35}, input_size=64, weights=weights,
+                       trainable="head", batch_size=16, epochs=15, learning_rate=3e-3, early_stopping=False,
+                       head_dropout=0.0, **kwargs)
+
+
+@pytest.fixture
+def frozen_weights(tmp_path):
+    if MOBILENET_035.exists():
+        return str(MOBILENET_035)
+    keras.utils.set_random_seed(0)
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, alpha=0.35, input_shape=(64, 64, 3))
+    path = tmp_path / "mobilenet.weights.h5"
+    base.save_weights(path)
+    return str(path)
+
+
+def _test_auc(result) -> float:
+    test = result.predictions[result.predictions["split"] == "test"]
+    return roc_auc_score(test["label"], test["probability"])
+
+
+def test_feature_cache_path_matches_plain_fit_and_reuses_features(index, tmp_path, frozen_weights):
+    fast = train_fold(_frozen(frozen_weights), index, 1, home=tmp_path)
+    plain = train_fold(_frozen(frozen_weights, feature_cache=False), index, 1, home=tmp_path)
+    assert fast.info["path"] == "features" and plain.info["path"] == "images"
+    assert fast.info["feature_cache"]["computed"] == 64  # train + valid, each image once
+    assert abs(_test_auc(fast) - _test_auc(plain)) <= 0.02
+    again = train_fold(_frozen(frozen_weights), index, 1, home=tmp_path)
+    assert again.info["feature_cache"]["computed"] == 0 and again.info["feature_cache"]["reused"] == 64
+    assert any((tmp_path / "cache" / "features").rglob("part-*.npz"))
+
+
+def test_fine_tune_phase_continues_the_epoch_count(index, tmp_path, frozen_weights):
+    config = _frozen(frozen_weights, fine_tune_epochs=1, fine_tune_layers=5)
+    config.epochs = 2
+    reporter = RecordingReporter()
+    result = train_fold(config, index, 1, reporter=reporter, home=tmp_path)
+    assert [e for e, _ in reporter.epochs] == [1, 2, 3]
+    assert reporter.info["epochs"] == 3
+    assert 1 <= result.best_epoch <= 3
