@@ -101,8 +101,8 @@ def make_executor(name: str = "local", address: str | None = None):
 def ray_train_run(home: str, run_id: int) -> dict:
     """The Ray task: train run ``run_id`` of the store at ``home`` (on the worker)."""
     store = RunStore(home)
-    try:
-        return execute_run(store, run_id, echo=print)
+    try:  # progress to stderr: Ray forwards it to the driver, whose stdout may be JSON
+        return execute_run(store, run_id, echo=lambda message: print(message, file=sys.stderr, flush=True))
     finally:
         store.close()
 
