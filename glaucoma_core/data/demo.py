@@ -152,6 +152,8 @@ def generate_demo_dataset(
         make_folds(flat, out, k=k, seed=seed, valid_fraction=0.1)
     finally:
         shutil.rmtree(flat, ignore_errors=True)
+    # file names are unique: with the label they locate each image in every fold
+    table = table.drop(columns=["relpath"])
     table.to_csv(out / PARAMETERS_FILE, index=False, lineterminator="\n")
     return out
 

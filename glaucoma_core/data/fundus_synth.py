@@ -167,7 +167,7 @@ def sample_parameters(n_images: int, seed: int = 0) -> list[FundusParameters]:
         depth_draw = rng.uniform(0.3, 0.55)
         if label == POSITIVE_LABEL and notch_draw < NOTCH_PROBABILITY:
             notch_angle, notch_depth = float(angle_draw), float(depth_draw)
-        disc_radius = float(np.clip(rng.normal(0.118, 0.011), 0.09, 0.145))
+        disc_radius = float(np.clip(rng.normal(0.118, 0.009), 0.095, 0.14))
         disc_x = 0.26 + rng.normal(0, 0.015)
         disc_y = 0.5 + rng.normal(0, 0.02)
         fovea_dist = rng.uniform(0.44, 0.5)
@@ -176,7 +176,7 @@ def sample_parameters(n_images: int, seed: int = 0) -> list[FundusParameters]:
                 index=i,
                 label=int(label),
                 cdr=round(cdr, 4),
-                cup_width_ratio=round(float(rng.uniform(0.82, 1.0)), 4),
+                cup_width_ratio=round(float(rng.uniform(0.88, 1.0)), 4),
                 notch_angle=round(notch_angle, 2),
                 notch_depth=round(notch_depth, 4),
                 disc_radius=round(disc_radius, 5),
@@ -386,7 +386,7 @@ def render_fundus(p: FundusParameters, image_size: int = 256) -> np.ndarray:
     cup_edge = np.interp(phi, angles, cup_r, period=2 * np.pi)
     edge_soft = 0.05
     disc_a = _smoothstep(1.0 + edge_soft, 1.0 - edge_soft, rho)
-    cup_a = _smoothstep(cup_edge + 0.05, cup_edge - 0.05, rho)
+    cup_a = _smoothstep(cup_edge + 0.035, cup_edge - 0.035, rho)
     halo = 0.12 * rng.uniform(0.2, 1.0) * _smoothstep(1.3, 1.0, rho) * (1 - disc_a)
     rim_col = np.array([0.98, 0.52, 0.32], np.float32) * (1 + 0.06 * _smoothstep(-0.2, 0.6, u)[..., None])
     cup_col = np.array([1.0, 0.97, 0.88], np.float32)
@@ -400,7 +400,7 @@ def render_fundus(p: FundusParameters, image_size: int = 256) -> np.ndarray:
     # vessels: veins darker and wider, arteries lighter and thinner
     masks = _vessel_masks(_vessel_tree(rng, p, size), size)
     for mask in masks.values():  # vessels dip into the cup: fainter there, the cup stays visible
-        mask[r0:r1, c0:c1] *= 1.0 - 0.8 * cup_a
+        mask[r0:r1, c0:c1] *= 1.0 - 0.9 * cup_a
     vein = masks["vein"][..., None]
     artery = masks["artery"][..., None]
     albedo = albedo * (1 - vein * np.array([0.24, 0.55, 0.45], np.float32))

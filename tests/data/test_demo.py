@@ -165,9 +165,7 @@ def test_generated_dataset_has_the_fold_layout_and_true_parameters(small_dataset
 
     table = pd.read_csv(small_dataset / demo.PARAMETERS_FILE)
     assert len(table) == SMALL["n_images"] and table["file"].is_unique
-    assert {"file", "label", "cdr", "disc_radius_px", "camera", "relpath", "sha256", "bytes"} <= set(
-        table.columns
-    )
+    assert {"file", "label", "cdr", "disc_radius_px", "camera", "sha256", "bytes"} <= set(table.columns)
     index = scan_dataset(small_dataset)
     assert index.attrs["layout"] == "folds"
     assert sorted(index["fold"].unique()) == [1, 2, 3]
