@@ -8,6 +8,10 @@
   a network filesystem; for a multi-machine cluster put the home on a filesystem they share
   with working POSIX locks, or run the driver and workers on one multi-GPU machine).
   Ray is optional: it is imported only here, with a clear message when missing.
+  Ray 2.59+ clusters started with ``ray start`` use token authentication: the driver needs
+  ``RAY_AUTH_MODE=token`` (token from ``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``). Tested:
+  ``ray start --head --port=6390`` then ``RAY_AUTH_MODE=token python -m glaucoma_core cv ...
+  --executor ray --address 127.0.0.1:6390``.
 
 Both yield one outcome dict per run as runs end (see ``fold_run.execute_run``).
 """
@@ -128,7 +132,11 @@ def _init_ray(ray, address: str | None, num_cpus: int | None = None) -> None:
             ray.init(runtime_env=runtime_env, include_dashboard=False, logging_level="WARNING", num_cpus=num_cpus)
     except Exception as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise ExecutorUnavailable(f"could not connect to {where}: {exc}") from exc
+        hint = ""
+        if "auth" in str(exc).lower() or "token" in str(exc).lower():
+            hint = ("; the cluster uses token authentication: set RAY_AUTH_MODE=token here (the token is read "
+                    "from RAY_AUTH_TOKEN or ~/.ray/auth_token)")
+        raise ExecutorUnavailable(f"could not connect to {where}: {exc}{hint}") from exc
 
 
 def _task_failed(store: RunStore, run_id: int, exc: Exception) -> dict:
