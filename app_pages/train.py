@@ -45,6 +45,7 @@ with st.container(border=True):
             st.error(f"Could not start: {exc}")
         else:
             st.session_state["train_watch"] = run_id
+            st.session_state["train_watch_select"] = run_id  # follow the new run
             st.toast(f"Run {run_id} started")
 
 # ---- live view ------------------------------------------------------------------------
