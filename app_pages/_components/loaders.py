@@ -38,15 +38,21 @@ def folder_signature(root: str | os.PathLike, depth: int = 3) -> tuple[float, in
 
 
 @st.cache_data(show_spinner="Scanning the dataset…", max_entries=4)
-def _scan(root: str, home: str, signature: tuple[float, int]) -> pd.DataFrame:
+def _scan(root: str, home: str, signature: tuple[float, int], allowed_root: str | None = None) -> pd.DataFrame:
     from glaucoma_core.data.index import scan_dataset
 
-    return scan_dataset(root, home=home)
+    return scan_dataset(root, home=home, allowed_root=allowed_root)
 
 
 def dataset_index(root: Path, home: Path) -> pd.DataFrame:
-    """The index of the dataset at ``root`` (cached; rescanned when its folders change)."""
-    index = _scan(str(root), str(home), folder_signature(root))
+    """The index of the dataset at ``root`` (cached; rescanned when its folders change).
+
+    With $GLAUCOMA_DATA_ROOT set, a dataset inside it is scanned confined to it: a file whose
+    symlink leads outside is listed with a problem, never read.
+    """
+    allowed = _data_root()
+    confine = allowed if allowed is not None and _inside(os.path.realpath(root), allowed) else None
+    index = _scan(str(root), str(home), folder_signature(root), confine)
     return index
 
 
@@ -57,6 +63,38 @@ def demo_dataset(home: str) -> Path:
     return Path(ensure_demo_dataset(home=home))
 
 
+def _data_root() -> str | None:
+    """$GLAUCOMA_DATA_ROOT resolved, or None when the app may open any folder."""
+    from glaucoma_core.data.access import data_root
+
+    root = data_root()
+    return str(root) if root is not None else None
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _readable_roots() -> tuple[str, ...] | None:
+    """Folders images may be read from: the data root and the home (demo dataset); None = anywhere."""
+    root = _data_root()
+    if root is None:
+        return None
+    from glaucoma_core.paths import home_dir
+
+    return (root, os.path.realpath(home_dir()))
+
+
+def _refused(path: str, roots: tuple[str, ...] | None) -> str | None:
+    """Why ``path`` may not be read (its real path lies outside ``roots``), else None."""
+    if roots is None:
+        return None
+    real = os.path.realpath(path)
+    if any(_inside(real, root) for root in roots):
+        return None
+    return f"outside the allowed data root {roots[0]}"
+
+
 def _mtime(path: str | os.PathLike) -> float:
     try:
         return os.stat(path).st_mtime
@@ -65,9 +103,12 @@ def _mtime(path: str | os.PathLike) -> float:
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)
-def _thumbnail(path: str, size: int, mtime: float) -> np.ndarray | str:
+def _thumbnail(path: str, size: int, mtime: float, roots: tuple[str, ...] | None = None) -> np.ndarray | str:
     from glaucoma_core.data.images import ImageProblem, load_rgb
 
+    refused = _refused(path, roots)
+    if refused:
+        return refused
     try:
         image = load_rgb(path)
     except ImageProblem as exc:
@@ -78,13 +119,16 @@ def _thumbnail(path: str, size: int, mtime: float) -> np.ndarray | str:
 
 def thumbnail(path: str, size: int = 160) -> np.ndarray | str:
     """A small RGB array of the image at ``path``, or the reason it cannot be read."""
-    return _thumbnail(str(path), size, _mtime(path))
+    return _thumbnail(str(path), size, _mtime(path), _readable_roots())
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _full_image(path: str, mtime: float) -> np.ndarray | str:
+def _full_image(path: str, mtime: float, roots: tuple[str, ...] | None = None) -> np.ndarray | str:
     from glaucoma_core.data.images import ImageProblem, load_rgb
 
+    refused = _refused(path, roots)
+    if refused:
+        return refused
     try:
         return np.asarray(load_rgb(path))
     except ImageProblem as exc:
@@ -93,7 +137,7 @@ def _full_image(path: str, mtime: float) -> np.ndarray | str:
 
 def full_image(path: str) -> np.ndarray | str:
     """The whole image at ``path`` as an RGB array, or the reason it cannot be read."""
-    return _full_image(str(path), _mtime(path))
+    return _full_image(str(path), _mtime(path), _readable_roots())
 
 
 # ---- run store and models -------------------------------------------------------------
