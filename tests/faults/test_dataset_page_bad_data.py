@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.helpers import REPO
+from glaucoma_core.paths import PROJECT_ROOT as REPO
 from tests.faults.hostile_corpus import EXPECTED, EXPECTED_BAD, EXPECTED_GOOD, write_hostile_corpus
 
 pytestmark = pytest.mark.slow
