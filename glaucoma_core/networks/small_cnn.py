@@ -19,9 +19,10 @@ DEFAULT_FILTERS = (16, 32, 64, 96)
     preprocess="unit",
     last_conv_layer="last_conv_relu",
     imagenet=False,
-    options={"filters": list(DEFAULT_FILTERS), "convs_per_block": 1},
+    options={"filters": list(DEFAULT_FILTERS), "convs_per_block": 1, "disc_crop": 0.0, "crop_size": 64},
 )
-def small_cnn(input_tensor, weights, filters=DEFAULT_FILTERS, convs_per_block: int = 1):
+def small_cnn(input_tensor, weights, filters=DEFAULT_FILTERS, convs_per_block: int = 1, disc_crop: float = 0.0,
+              crop_size: int = 64):
     """Compact CNN from scratch (a few conv blocks), 128 px; no ImageNet weights.
 
     Args:
@@ -29,6 +30,10 @@ def small_cnn(input_tensor, weights, filters=DEFAULT_FILTERS, convs_per_block: i
         weights: None, or a path to a weights file saved from this network.
         filters: output channels of each block; one block per entry.
         convs_per_block: 3x3 convolutions in each block.
+        disc_crop: when > 0, first crop a square of this fraction of the image side around
+            the brightest region (the optic disc; see :class:`DiscCrop`), resized to
+            ``crop_size`` pixels.
+        crop_size: side of that crop in pixels.
     """
     import keras
     from keras import layers
@@ -37,6 +42,10 @@ def small_cnn(input_tensor, weights, filters=DEFAULT_FILTERS, convs_per_block: i
 
     filters = [int(f) for f in filters]
     x = input_tensor
+    if disc_crop:
+        from glaucoma_core.networks.disc_crop import DiscCrop
+
+        x = DiscCrop(window=float(disc_crop), output_size=int(crop_size), name="disc_crop")(x)
     for b, width in enumerate(filters, start=1):
         last_block = b == len(filters)
         for c in range(1, int(convs_per_block) + 1):

@@ -13,7 +13,7 @@ def model_input_size(model) -> int:
     return int(shape[1])
 
 
-def predict_probabilities(model, images_uint8: np.ndarray, batch_size: int = 32) -> np.ndarray:
+def predict_probabilities(model, images_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """P(glaucoma) of each image.
 
     Args:
