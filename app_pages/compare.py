@@ -70,9 +70,17 @@ else:
 
 # ---- metrics side by side ---------------------------------------------------------------
 st.subheader("Metrics on the test images")
-table = pd.DataFrame({item["label"]: {METRIC_LABELS.get(k, k): item["metrics"].get(k) for k in SHOWN_METRICS}
-                      for item in items})
-st.dataframe(table, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table})
+
+
+def _cell(key: str, value) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return str(int(value)) if key in ("fn", "fp") else f"{value:.3f}"
+
+
+table = pd.DataFrame({item["label"]: {METRIC_LABELS.get(k, k.upper()): _cell(k, item["metrics"].get(k))
+                                      for k in SHOWN_METRICS} for item in items})
+st.dataframe(table, width="stretch")
 
 # ---- curves ---------------------------------------------------------------------------
 st.subheader("Training curves")
@@ -95,19 +103,17 @@ for item in items:
     rows = item["predictions"][item["predictions"]["split"] == "test"].copy()
     rows["model"] = item["label"]
     test_rows.append(rows)
-c1, c2 = st.columns(2)
-with c1:
-    try:
-        st.altair_chart(charts.roc_chart(pd.concat(test_rows), group="model"), width="stretch")
-    except ValueError as exc:
-        st.info(f"No ROC curve: {exc}")
-with c2:
-    cols = st.columns(min(len(items), 3))
-    for i, item in enumerate(items):
-        m = item["metrics"]
-        with cols[i % len(cols)]:
-            st.altair_chart(charts.confusion_matrix_chart(m["tp"], m["fp"], m["tn"], m["fn"], title=item["label"]),
-                            width="content")
+st.subheader("ROC curves and confusion matrices")
+try:
+    st.altair_chart(charts.roc_chart(pd.concat(test_rows), group="model"), width="content")
+except ValueError as exc:
+    st.info(f"No ROC curve: {exc}")
+cols = st.columns(min(len(items), 4))
+for i, item in enumerate(items):
+    m = item["metrics"]
+    with cols[i % len(cols)]:
+        st.altair_chart(charts.confusion_matrix_chart(m["tp"], m["fp"], m["tn"], m["fn"], title=item["label"]),
+                        width="content")
 
 # ---- paired tests ---------------------------------------------------------------------
 st.subheader("Paired tests against the first")

@@ -48,12 +48,22 @@ def pick_run(runs: pd.DataFrame, key: str, label: str = "Run", *, finished_only:
     return st.selectbox(label, list(labels), format_func=labels.get, key=key)
 
 
-def pick_runs(runs: pd.DataFrame, key: str, label: str = "Runs", default: int = 2) -> list[int]:
-    """A multiselect of finished runs (best first), the top ``default`` preselected."""
+def pick_runs(runs: pd.DataFrame, key: str, label: str = "Runs") -> list[int]:
+    """A multiselect of finished runs (best first).
+
+    Preselected: the best run and the best other run of the same fold (runs of different
+    folds share no test images, so they cannot be compared image by image), else the next best.
+    """
     table = best_first(runs)
     labels = {int(r["id"]): run_label(r) for _, r in table.iterrows()}
     options = list(labels)
-    return st.multiselect(label, options, default=options[:default], format_func=labels.get, key=key)
+    default = options[:1]
+    if len(table) > 1:
+        best = table.iloc[0]
+        same_fold = table.iloc[1:][table.iloc[1:]["fold"].astype("Int64") == best["fold"]]
+        partner = same_fold.iloc[0] if len(same_fold) else table.iloc[1]
+        default.append(int(partner["id"]))
+    return st.multiselect(label, options, default=default, format_func=labels.get, key=key)
 
 
 def pick_experiment(experiments: pd.DataFrame, key: str, label: str = "Experiment") -> int | None:
