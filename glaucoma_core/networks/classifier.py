@@ -10,7 +10,7 @@ P(glaucoma)).
 from __future__ import annotations
 
 from glaucoma_core.config import TrainConfig
-from glaucoma_core.networks.preprocessing import ImagePreprocessing
+from glaucoma_core.networks.layers import ImagePreprocessing  # also registers every custom layer
 from glaucoma_core.networks.registry import get_backbone
 from glaucoma_core.networks.weights import build_reference_backbone, copy_backbone_weights
 

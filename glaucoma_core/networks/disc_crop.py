@@ -30,7 +30,11 @@ class DiscCrop(keras.layers.Layer):
         self.output_size = int(output_size)
         self.blur = float(blur)
 
-    def call(self, inputs):
+    def crop_boxes(self, inputs):
+        """Crop boxes (batch, 4) as normalised (y1, x1, y2, x2) of the input images.
+
+        Grad-CAM of a model with this layer maps its heat map back into these boxes.
+        """
         import tensorflow as tf
 
         x = tf.cast(inputs, "float32")
@@ -46,7 +50,13 @@ class DiscCrop(keras.layers.Layer):
         cy = (tf.cast(best // sw, "float32") + 0.5) / sh
         cx = (tf.cast(best % sw, "float32") + 0.5) / sw
         half = self.window / 2
-        boxes = tf.stack([cy - half, cx - half, cy + half, cx + half], axis=1)
+        return tf.stack([cy - half, cx - half, cy + half, cx + half], axis=1)
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        x = tf.cast(inputs, "float32")
+        boxes = self.crop_boxes(x)
         crops = tf.image.crop_and_resize(x, boxes, tf.range(tf.shape(x)[0]), (self.output_size, self.output_size))
         return tf.cast(crops, self.compute_dtype)
 

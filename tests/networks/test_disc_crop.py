@@ -20,7 +20,10 @@ def _image(cy: int, cx: int, size: int = 128) -> np.ndarray:
 
 def test_crop_is_centred_on_the_bright_disc():
     images = np.stack([_image(30, 90), _image(100, 20)])
-    crops = np.asarray(DiscCrop(window=0.4, output_size=32)(images))
+    layer = DiscCrop(window=0.4, output_size=32)
+    crops = np.asarray(layer(images))
+    boxes = np.asarray(layer.crop_boxes(images))
+    np.testing.assert_allclose(boxes[0], [30 / 128 - 0.2, 90 / 128 - 0.2, 30 / 128 + 0.2, 90 / 128 + 0.2], atol=0.04)
     assert crops.shape == (2, 32, 32, 3)
     for crop in crops:
         bright = np.argwhere(crop[..., 0] > 200)
