@@ -393,7 +393,10 @@ def render_fundus(p: FundusParameters, image_size: int = 256) -> np.ndarray:
     patch = albedo[r0:r1, c0:c1]
     patch = patch * (1 + halo[..., None] * np.array([0.35, 0.9, 0.9], np.float32))
     patch = patch * (1 - disc_a[..., None]) + rim_col * disc_a[..., None]
-    patch = patch * (1 - cup_a[..., None]) + cup_col * cup_a[..., None]
+    # the cup is palest in its depth, a little more yellow toward its edge
+    depth = np.clip(rho / np.maximum(cup_edge, 1e-3), 0, 1)[..., None] ** 2
+    cup_shaded = cup_col * (1 - depth * np.array([0.0, 0.05, 0.1], np.float32))
+    patch = patch * (1 - cup_a[..., None]) + cup_shaded * cup_a[..., None]
     albedo = albedo.copy()
     albedo[r0:r1, c0:c1] = patch
 
@@ -422,7 +425,9 @@ def render_fundus(p: FundusParameters, image_size: int = 256) -> np.ndarray:
 
     field = _smoothstep(1.0 + 0.8 / (radius * size), 1.0 - 0.8 / (radius * size), r_field)
     if cam.marker:  # a small square tab on the field edge, upper right, as some cameras leave
-        mx, my = cx + radius * 0.8 * 0.995, cy - radius * 0.6 * 0.995
+        # at the upper right of the saved image whichever the eye (right eyes are mirrored below)
+        mx = cx + (0.8 if p.eye == "OS" else -0.8) * radius * 0.995
+        my = cy - radius * 0.6 * 0.995
         tab = (np.abs(x - mx) < 0.022) & (np.abs(y - my) < 0.022) & (r_field < 1.07)
         field = np.maximum(field, tab.astype(np.float32))
     # exposure: scale so the mean field brightness hits the camera target (label-blind)
