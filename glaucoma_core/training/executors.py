@@ -125,6 +125,8 @@ def import_ray():
 def _init_ray(ray, address: str | None, num_cpus: int | None = None) -> None:
     package = Path(__file__).resolve().parents[1]  # glaucoma_core/, sent to the workers
     runtime_env = {"py_modules": [str(package)], "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
+    if address:
+        _check_reachable(address)
     try:
         if address:
             ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
@@ -133,10 +135,29 @@ def _init_ray(ray, address: str | None, num_cpus: int | None = None) -> None:
     except Exception as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         hint = ""
-        if "auth" in str(exc).lower() or "token" in str(exc).lower():
-            hint = ("; the cluster uses token authentication: set RAY_AUTH_MODE=token here (the token is read "
-                    "from RAY_AUTH_TOKEN or ~/.ray/auth_token)")
+        if address:
+            hint = ("; is it running (ray status)? A cluster with token authentication (the default of "
+                    "ray start since Ray 2.59) also needs RAY_AUTH_MODE=token here, the token coming from "
+                    "RAY_AUTH_TOKEN or ~/.ray/auth_token")
         raise ExecutorUnavailable(f"could not connect to {where}: {exc}{hint}") from exc
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast when nothing listens at a 'host:port' or 'ray://host:port' address (Ray itself
+    retries for minutes). 'auto' and other forms are left to Ray."""
+    import socket
+
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ExecutorUnavailable(
+            f"could not connect to the Ray cluster at {address}: nothing answers there "
+            f"({exc.strerror or exc}); start one with `ray start --head` or check the address"
+        ) from exc
 
 
 def _task_failed(store: RunStore, run_id: int, exc: Exception) -> dict:

@@ -92,3 +92,21 @@ def test_train_predict_cv_and_runs_with_the_real_trainer(tmp_path, capsys):
     assert main([*home, "runs", "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
     assert len(runs) == 3 and {run["status"] for run in runs} == {"finished"}
+
+
+def test_unreachable_ray_cluster_is_a_clear_error_and_fails_the_runs(tmp_path, capsys):
+    import socket
+
+    pytest.importorskip("ray")
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = make_tiny_dataset(tmp_path / "data", folds=1, n_train=1, n_valid=1, n_test=1, size=8)
+    home = ["--home", str(tmp_path / "home")]
+    code = main([*home, "cv", "--data", str(data), "--preset", "cpu-small", "--set", "batch_size=1",
+                 "--executor", "ray", "--address", f"127.0.0.1:{port}"])
+    assert code == 2
+    assert "could not connect to the Ray cluster" in capsys.readouterr().err
+    assert main([*home, "runs", "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert runs[0]["status"] == "failed" and "could not connect" in runs[0]["error"]
