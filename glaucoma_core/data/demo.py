@@ -125,6 +125,7 @@ def generate_demo_dataset(
     seed: int = DEFAULT_SEED,
     k: int = DEFAULT_K,
     image_size: int = DEFAULT_IMAGE_SIZE,
+    home: str | os.PathLike | None = None,
 ) -> Path:
     """Generate the demo dataset into ``out`` (created; must be missing or empty).
 
@@ -133,11 +134,14 @@ def generate_demo_dataset(
     n_images: number of unique images (about 46 % glaucoma); seed: makes the output
         byte-for-byte reproducible; k: number of cross-validation folds (each image is in
         exactly one test fold); image_size: side of the square images in pixels.
+    home: workbench home whose scan cache the fold maker may use (default as usual).
     Returns ``out`` as a Path.
     """
-    from glaucoma_core.data.folds import make_folds  # the fold maker lives with the data layer
+    from glaucoma_core.data.folds import FoldsError, make_folds  # the fold maker lives with the data layer
 
     out = Path(out)
+    if k < 2:
+        raise DemoDataError(f"{out}: need at least 2 folds, got {k}")
     if n_images < 2 * k:
         raise DemoDataError(f"{out}: need at least {2 * k} images for {k} folds, got {n_images}")
     if image_size < 32:
@@ -149,7 +153,10 @@ def generate_demo_dataset(
     flat = Path(tempfile.mkdtemp(prefix=f".{out.name}.flat-", dir=out.parent))
     try:
         table = render_demo_images(sample_parameters(n_images, seed), flat, image_size)
-        make_folds(flat, out, k=k, seed=seed, valid_fraction=0.1)
+        try:
+            make_folds(flat, out, k=k, seed=seed, valid_fraction=0.1, home=home)
+        except FoldsError as exc:
+            raise DemoDataError(f"{out}: {exc}") from None
     finally:
         shutil.rmtree(flat, ignore_errors=True)
     # file names are unique: with the label they locate each image in every fold
@@ -194,7 +201,7 @@ def ensure_demo_dataset(home: str | os.PathLike | None = None) -> Path:
     _remove_stale_temp_dirs(target.parent, prefix)
     work = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     try:
-        built = generate_demo_dataset(work / "data")
+        built = generate_demo_dataset(work / "data", home=home)
         try:
             os.replace(built, target)  # atomic; fails if another process got there first
         except OSError:

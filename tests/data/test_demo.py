@@ -200,7 +200,9 @@ def test_generate_refuses_a_non_empty_folder_and_bad_sizes(tmp_path):
         demo.generate_demo_dataset(tmp_path / "busy", **SMALL)
     with pytest.raises(demo.DemoDataError, match="at least"):
         demo.generate_demo_dataset(tmp_path / "few", n_images=5, k=3)
-    assert not (tmp_path / "few").exists()
+    with pytest.raises(demo.DemoDataError, match="2 folds"):
+        demo.generate_demo_dataset(tmp_path / "one", n_images=30, k=1)
+    assert not (tmp_path / "few").exists() and not (tmp_path / "one").exists()
 
 
 # ---------------------------------------------------------------- ensure / resolve
@@ -212,9 +214,9 @@ def small_generator(monkeypatch):
     calls = []
     real = demo.generate_demo_dataset
 
-    def small(out, **kwargs):
+    def small(out, home=None, **kwargs):
         calls.append(out)
-        return real(out, seed=0, **SMALL)
+        return real(out, seed=0, home=home, **SMALL)
 
     monkeypatch.setattr(demo, "generate_demo_dataset", small)
     return calls
