@@ -56,6 +56,7 @@ with st.expander("Launch a cross-validation", expanded=store.experiments().empty
                 st.error(f"Could not start: {exc}")
             else:
                 st.session_state["cv_experiment"] = exp_id
+                st.session_state["cv_experiment_select"] = exp_id  # follow the new experiment
                 st.toast(f"Experiment {exp_id} started")
 
 experiments = store.experiments()
@@ -97,7 +98,7 @@ def progress():
     if still_active and st.button("Cancel this cross-validation", key="cv_cancel", icon=":material/stop:",
                                   help="The running fold stops after its epoch; finished folds are kept."):
         cancel_experiment(store, exp_id)
-        st.rerun(scope="fragment")
+        st.rerun()
 
 
 progress()

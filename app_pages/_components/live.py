@@ -94,7 +94,7 @@ def render_run(store, run_id: int, *, on_cancel) -> None:
                 st.info("Cancel requested: the run stops after the current epoch and keeps its best model.")
             elif st.button("Cancel this run", key=f"cancel_{run_id}", icon=":material/stop:"):
                 on_cancel(store, run_id)
-                st.rerun(scope="fragment")
+                st.rerun()
         if status == "failed" and run.get("error"):
             st.error(f"Failed: {run['error']}")
         if epochs.empty:

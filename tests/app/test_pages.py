@@ -124,6 +124,7 @@ def test_train_start_live_curve_and_cancel(app, app_env):
     assert "of 3" in next(m.value for m in at.metric if m.label == "Epoch")
     # Cancel: the run stops after its current epoch and keeps its best model.
     at.button(key=f"cancel_{run_id}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
     assert store.run(run_id)["cancel_requested"]
     wait_for(lambda: store.run(run_id)["status"] in ("cancelled", "finished"), timeout=300, what="the run to stop")
     assert len(store.epochs([run_id])) >= first
@@ -208,3 +209,47 @@ def test_compare_and_cross_validation_side_by_side(app):
     assert any("Paired tests" in str(md.value) for md in at.markdown)
     per_fold = at.dataframe[1].value
     assert set(per_fold["fold"]) == {1, 2} and {"auc", "fn", "fn_rate"} <= set(per_fold.columns)
+
+
+def test_cross_validation_launch_progress_and_cancel(app, app_env):
+    store = RunStore(app_env)
+    before = set(store.experiments()["id"])
+    at = _page(app, "cross_validation")
+    at.multiselect(key="cv_folds").set_value([1])
+    at.number_input(key="cv_cfg_cpu-small_epochs").set_value(2)
+    at.number_input(key="cv_cfg_cpu-small_input_size").set_value(32)
+    at.text_input(key="cv_name").set_value("from-the-page").run()
+    at.button(key="cv_start").click().run()
+    assert not at.exception and not at.error, _texts(at.error)
+    exp_id = at.session_state["cv_experiment"]
+    assert exp_id not in before and store.experiment(exp_id)["name"] == "from-the-page"
+    assert any("Progress" in str(md.value) for md in at.markdown)
+    at.button(key="cv_cancel").click().run()
+    assert not at.exception
+    wait_for(lambda: store.runs(experiment_id=exp_id)["status"].isin(["cancelled", "finished"]).all(),
+             timeout=300, what="the cross-validation to stop")
+
+
+@pytest.fixture
+def empty_home(tmp_path, monkeypatch):
+    """A home with a small demo dataset and no runs at all."""
+    from glaucoma_core.data.demo import generate_demo_dataset
+    from glaucoma_core.paths import demo_data_dir
+
+    home = tmp_path / "empty_home"
+    generate_demo_dataset(demo_data_dir(home), n_images=40, k=2, image_size=64)
+    monkeypatch.setenv("GLAUCOMA_HOME", str(home))
+    monkeypatch.delenv("GLAUCOMA_DATA_ROOT", raising=False)
+    return home
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("train", "No runs yet"), ("cross_validation", "No cross-validation yet"), ("compare", "at least two"),
+    ("false_negatives", "No finished run yet"), ("classify", "No trained model yet"),
+])
+def test_empty_store_says_what_to_do_next(empty_home, name, hint):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../../streamlit_app.py", default_timeout=120).run()
+    at = _page(at, name)
+    assert any(hint in i for i in _texts(at.info)), _texts(at.info)
