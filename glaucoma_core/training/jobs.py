@@ -34,6 +34,13 @@ def start_training_job(data_root: str | os.PathLike, fold: int | None, config, h
     config_dict = validated_config(config)
     data_root = Path(data_root).expanduser().resolve()
     fold = None if fold is None else int(fold)
+    if fold is not None:  # batch size against the fold's training images, before any run or process
+        try:
+            index = _scan(data_root, store)
+        except (OSError, ValueError):
+            index = None  # a dataset that cannot be scanned: the job fails with the reason
+        if index is not None:
+            validated_config(config_dict, n_train_images=_training_images(index, [fold]))
     run_id = store.create_run(None, fold, config_dict, str(data_root))
     command = _cli(store) + ["train", "--data", str(data_root), "--run-id", str(run_id)]
     try:
@@ -62,12 +69,15 @@ def start_cv_job(data_root: str | os.PathLike, config, home: str | os.PathLike |
     The experiment and its queued runs are recorded before the process starts (the dataset is
     scanned here, using the scan cache); the job trains them with ``cv --resume``.
     """
-    from glaucoma_core.training.cross_validation import create_cv_experiment
+    from glaucoma_core.training.cross_validation import choose_folds, create_cv_experiment
 
     store = RunStore(home)
     config_dict = validated_config(config)
     data_root = Path(data_root).expanduser().resolve()
-    experiment_id = create_cv_experiment(store, data_root, config_dict, folds=folds, name=name)
+    index = _scan(data_root, store)
+    chosen = choose_folds(index, data_root, folds)
+    validated_config(config_dict, n_train_images=_training_images(index, chosen))  # the smallest fold
+    experiment_id = create_cv_experiment(store, data_root, config_dict, folds=chosen, name=name, index=index)
     command = _cli(store) + ["cv", "--resume", str(experiment_id), "--executor", executor]
     if address:
         command += ["--address", address]
@@ -116,14 +126,27 @@ def read_log_tail(path: str | os.PathLike, max_bytes: int = 20_000) -> str:
         return ""
 
 
-def validated_config(config) -> dict:
-    """The config as a dict, after ``TrainConfig.validate()`` (raises ConfigError)."""
+def validated_config(config, n_train_images: int | None = None) -> dict:
+    """The config as a dict, after ``TrainConfig.validate(n_train_images)`` (raises ConfigError)."""
     from glaucoma_core.config import TrainConfig
 
     if not isinstance(config, TrainConfig):
         config = TrainConfig.from_dict(dict(config))
-    config.validate()
+    config.validate(n_train_images=n_train_images)
     return config.to_dict()
+
+
+def _scan(data_root: Path, store: RunStore):
+    from glaucoma_core.data.index import scan_dataset
+
+    return scan_dataset(data_root, home=store.home)  # the scan cache makes this cheap after the app's scan
+
+
+def _training_images(index, folds) -> int | None:
+    """Usable training images of the smallest of ``folds`` (None when there are none to judge)."""
+    usable = index[(index["split"] == "train") & (index["problem"] == "")]
+    counts = [int((usable["fold"] == fold).sum()) for fold in folds]
+    return min(counts) if counts and min(counts) > 0 else None
 
 
 # ---------------------------------------------------------------- process helpers
