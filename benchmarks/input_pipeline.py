@@ -1,0 +1,172 @@
+"""Input pipeline: images per second delivered to the model, ours (tf.data) vs ImageDataGenerator.
+
+Both contenders read the same fold folder (default ``fold_01/train`` of the demo dataset) and
+deliver the same work to the model: each image decoded, resized to ``--size`` (Pillow,
+bilinear, in both), preprocessed for the backbone and batched as float32 arrays with one-hot
+labels. The backbone's preprocessing is applied by both with the same function,
+``keras.applications.mobilenet_v2.preprocess_input`` (scale to -1..1): the baseline as its
+``preprocessing_function``, ours as a ``map`` on the batches (our saved models do it inside the
+graph instead, which is the same arithmetic).
+
+- baseline: ``tf.keras.preprocessing.image.ImageDataGenerator(preprocessing_function=...)
+  .flow_from_directory(folder, target_size, interpolation='bilinear', shuffle=True)``, one
+  ``next()`` per batch, as ``model.fit`` pulls them;
+- ours: ``glaucoma_core.data.pipeline.make_dataset`` over the index rows of the same images
+  (parallel decoding, decoded-image cache, prefetch), with a fresh cache, so its first epoch
+  decodes every image.
+
+Epoch 1 is the cold epoch (including building the iterator / dataset); the warm figure is the
+median of epochs 2..``--epochs``. The index scan our pipeline starts from (done once per
+dataset and cached in the workbench home) is timed separately, and a cold ratio including it
+is reported too. Every file is read once beforehand so the OS file cache is warm for both.
+
+    python benchmarks/input_pipeline.py
+    python benchmarks/input_pipeline.py --data /datasets/glaucoma --fold 3 --epochs 5 --batch 64
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import sys
+import tempfile
+
+try:
+    from benchmarks import _common as common
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    import _common as common
+
+
+def build_parser():
+    p = common.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--fold", type=int, default=1, help="fold number (folder fold_NN)")
+    p.add_argument("--split", default="train", choices=("train", "valid", "test"), help="split folder of the fold")
+    p.add_argument("--size", type=int, default=224, help="image side delivered to the model, pixels")
+    p.add_argument("--batch", type=int, default=32, help="batch size")
+    p.add_argument("--epochs", type=int, default=3, help="epochs of each contender (epoch 1 = cold; >= 2)")
+    return p
+
+
+def baseline_epochs(folder, args, preprocess) -> tuple[list[float], list[float], int]:
+    """Wall and CPU seconds of each epoch of flow_from_directory, images per epoch (the first
+    epoch includes building the iterator)."""
+    import tensorflow as tf
+
+    times, cpu = [], []
+    with common.Timer() as build:
+        generator = tf.keras.preprocessing.image.ImageDataGenerator(preprocessing_function=preprocess)
+        with contextlib.redirect_stdout(sys.stderr):  # it prints "Found N images"; stdout is for --json
+            iterator = generator.flow_from_directory(
+                str(folder), target_size=(args.size, args.size), batch_size=args.batch, class_mode="categorical",
+                classes=common.class_folders(folder), shuffle=True, seed=args.seed, interpolation="bilinear",
+            )
+    n = 0
+    for epoch in range(args.epochs):
+        with common.Timer() as t:
+            for _ in range(len(iterator)):
+                x, y = next(iterator)
+                if epoch == 0:
+                    n += len(x)
+        times.append(t.seconds + (build.seconds if epoch == 0 else 0.0))
+        cpu.append(t.cpu_seconds + (build.cpu_seconds if epoch == 0 else 0.0))
+    return times, cpu, n
+
+
+def ours_epochs(frame, args, preprocess) -> tuple[list[float], list[float], int]:
+    """Wall and CPU seconds of each epoch of our tf.data pipeline, images per epoch (the first
+    epoch includes building the dataset)."""
+    from glaucoma_core.data.pipeline import DecodedImageCache, make_dataset
+
+    times, cpu = [], []
+    n = 0
+    with common.Timer() as build:
+        dataset = make_dataset(frame, args.size, args.batch, shuffle=True, seed=args.seed,
+                               cache=DecodedImageCache())
+        dataset = dataset.map(lambda x, y: (preprocess(x), y))
+    for epoch in range(args.epochs):
+        with common.Timer() as t:
+            for x, _ in dataset:
+                if epoch == 0:
+                    n += int(x.shape[0])
+        times.append(t.seconds + (build.seconds if epoch == 0 else 0.0))
+        cpu.append(t.cpu_seconds + (build.cpu_seconds if epoch == 0 else 0.0))
+    return times, cpu, n
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.epochs < 2 or args.batch < 1 or args.size < 8:
+        raise SystemExit("--epochs must be >= 2, --batch >= 1, --size >= 8")
+    root = common.data_root(args)
+    fold_dir = common.fold_folder(root, args.fold)
+    folder = common.split_folder(root, args.fold, args.split)
+    common.warm_os_cache(folder)
+
+    import keras
+
+    from glaucoma_core.data.index import scan_dataset, usable
+
+    tf_info = common.tf_info()
+    preprocess = keras.applications.mobilenet_v2.preprocess_input
+
+    with tempfile.TemporaryDirectory(prefix="bench-input-") as home, common.Timer() as scan:
+        index = scan_dataset(fold_dir, home=home)
+    frame = usable(index)
+    frame = frame[frame["split"] == args.split].reset_index(drop=True)
+
+    common.log(args, f"baseline: ImageDataGenerator over {folder} ...")
+    base_times, base_cpu, base_n = baseline_epochs(folder, args, preprocess)
+    common.log(args, f"ours: tf.data over {len(frame)} index rows ...")
+    our_times, our_cpu, our_n = ours_epochs(frame, args, preprocess)
+    if base_n != our_n:
+        raise SystemExit(f"the contenders delivered {base_n} and {our_n} images: not the same work")
+
+    base_cold, base_warm = base_times[0], statistics.median(base_times[1:])
+    our_cold, our_warm = our_times[0], statistics.median(our_times[1:])
+    rate = lambda seconds: round(our_n / seconds, 1)  # noqa: E731
+    result = {
+        "benchmark": "input_pipeline",
+        "baseline": "tf.keras.preprocessing.image.ImageDataGenerator(preprocessing_function=preprocess_input)"
+                    ".flow_from_directory(...)",
+        "ratio": common.ratio(base_warm, our_warm),
+        "ratios": {
+            "cold": common.ratio(base_cold, our_cold),
+            "warm": common.ratio(base_warm, our_warm),
+            "cold_including_index_scan": common.ratio(base_cold, our_cold + scan.seconds),
+            "cold_cpu": common.ratio(base_cpu[0], our_cpu[0]),
+            "warm_cpu": common.ratio(statistics.median(base_cpu[1:]), statistics.median(our_cpu[1:])),
+        },
+        "images": our_n,
+        "images_per_second": {
+            "baseline_cold": rate(base_cold), "baseline_warm": rate(base_warm),
+            "ours_cold": rate(our_cold), "ours_warm": rate(our_warm),
+        },
+        "epoch_seconds": {"baseline": [round(t, 3) for t in base_times], "ours": [round(t, 3) for t in our_times]},
+        "epoch_cpu_seconds": {"baseline": [round(t, 3) for t in base_cpu], "ours": [round(t, 3) for t in our_cpu]},
+        "index_scan_seconds": round(scan.seconds, 3),
+        "settings": {"folder": str(folder), "size": args.size, "batch": args.batch, "epochs": args.epochs,
+                     "preprocessing": "keras.applications.mobilenet_v2.preprocess_input (both)"},
+        "aims": {"cold_min": 3.0, "warm_min": 10.0},
+        "machine": {**common.machine(), **tf_info},
+    }
+    result["aims_met"] = result["ratios"]["cold"] >= 3.0 and result["ratios"]["warm"] >= 10.0
+    ips = result["images_per_second"]
+    lines = [
+        f"Input pipeline: {our_n} images of {folder} at {args.size} px, batch {args.batch}, on {tf_info['device']}",
+        f"  baseline (ImageDataGenerator.flow_from_directory): cold {ips['baseline_cold']} img/s, "
+        f"warm {ips['baseline_warm']} img/s",
+        f"  ours (tf.data, decoded-image cache):               cold {ips['ours_cold']} img/s, "
+        f"warm {ips['ours_warm']} img/s",
+        f"  ratio cold {result['ratios']['cold']}x (aim >= 3), warm {result['ratios']['warm']}x (aim >= 10)",
+        f"  CPU time ratios (work done, whatever the machine's load): cold {result['ratios']['cold_cpu']}x, "
+        f"warm {result['ratios']['warm_cpu']}x",
+        f"  index scan (once per dataset, cached): {scan.seconds:.2f} s; cold ratio including it "
+        f"{result['ratios']['cold_including_index_scan']}x",
+        f"  load average: {result['machine'].get('load_average')}",
+    ]
+    common.emit(result, args.json, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
