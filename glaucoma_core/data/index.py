@@ -133,6 +133,8 @@ def scan_dataset(
     progress: called as progress(done, total) while files are checked.
     allowed_root: when given (e.g. the app's $GLAUCOMA_DATA_ROOT), files whose real path (symlinks
         followed) lies outside it are not read; their row says "outside the allowed data root".
+        Default: $GLAUCOMA_DATA_ROOT when it is set and ``root`` lies inside it (so training
+        jobs started from a confined app are confined too); else no confinement.
 
     Raises DatasetLayoutError (a ValueError) when root is missing or not a dataset folder;
     never raises for a bad image.
@@ -143,6 +145,8 @@ def scan_dataset(
 
     stats: list[os.stat_result | None] = []
     results: list[CachedFile | None] = []
+    if allowed_root is None:
+        allowed_root = _default_allowed_root(root)
     confine = os.path.realpath(allowed_root) if allowed_root is not None else None
     for entry in entries:
         if confine is not None and not _inside(os.path.realpath(entry.path), confine):
@@ -214,6 +218,15 @@ def scan_dataset(
         seconds=round(time.perf_counter() - started, 3),
     )
     return index
+
+
+def _default_allowed_root(root: str | os.PathLike) -> str | None:
+    """$GLAUCOMA_DATA_ROOT (resolved) when set and ``root`` lies inside it, else None."""
+    value = os.environ.get("GLAUCOMA_DATA_ROOT", "").strip()
+    if not value:
+        return None
+    allowed = os.path.realpath(os.path.expanduser(value))
+    return allowed if _inside(os.path.realpath(root), allowed) else None
 
 
 def _inside(path: str, root: str) -> bool:
