@@ -244,7 +244,7 @@ def cup_boundary(p: FundusParameters, n_angles: int = 360) -> tuple[np.ndarray, 
 
 
 def _vessel_tree(rng: np.random.Generator, p: FundusParameters, size: int) -> list[tuple]:
-    """Vessel segments [(kind, width_px, [(x, y), ...]), ...] in pixels (left eye).
+    """Vessel segments [(kind, width_px, points (n, 2) array), ...] in pixels (left eye).
 
     Four main artery/vein pairs leave the cup: two temporal arcades that arch above and
     below the macula, two shorter nasal ones; each branches recursively into thinner
@@ -283,7 +283,7 @@ def _vessel_tree(rng: np.random.Generator, p: FundusParameters, size: int) -> li
             d += rng.uniform(0.07, 0.16) * s
         taper = width * (1 - 0.4 * t[:n]) * 0.92 ** np.searchsorted(branch_at, np.arange(n), side="right")
         for j in range(0, n, 4):
-            segments.append((kind, float(taper[min(j + 3, n - 1)]), [tuple(q) for q in pts[j : j + 5]]))
+            segments.append((kind, float(taper[min(j + 3, n - 1)]), pts[j : j + 5]))
         side = rng.choice([-1, 1])
         for b in branch_at:
             w = taper[b - 1] if b >= 1 else width
@@ -335,9 +335,8 @@ def _vessel_masks(segments: list[tuple], size: int, supersample: int = 2) -> dic
         w = max(1, round(width * supersample))
         # thin vessels are fainter as well as narrower
         value = int(255 * min(1.0, 0.45 + 0.45 * width))
-        draws[kind].line(
-            [(x * supersample, y * supersample) for x, y in pts], fill=value, width=w, joint="curve"
-        )
+        xy = [tuple(q) for q in (pts * supersample).tolist()]
+        draws[kind].line(xy, fill=value, width=w, joint="curve")
     return {
         kind: np.asarray(img.resize((size, size), Image.BOX), dtype=np.float32) / 255.0
         for kind, img in canvases.items()
