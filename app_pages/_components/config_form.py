@@ -7,6 +7,7 @@ The form only collects values; :meth:`TrainConfig.with_overrides` turns them int
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import streamlit as st
 
@@ -148,6 +149,9 @@ def preset_and_form(key: str, n_train_images: int | None) -> tuple[cfg.TrainConf
                           key=f"{key}_preset")
     c2.caption(descriptions[preset])
     config, bad_field, message = config_form(cfg.get_preset(preset), key=f"{key}_{preset}")
+    refused = _weights_refused(config.weights) if config is not None else None
+    if refused:  # before validation, which would open the file
+        config, bad_field, message = None, "weights", refused
     if config is not None:
         try:
             config.validate(n_train_images=n_train_images or None)
@@ -158,3 +162,23 @@ def preset_and_form(key: str, n_train_images: int | None) -> tuple[cfg.TrainConf
         st.error(f"**{bad_field}**: {message}", icon=":material/error:")
         return None, text
     return config, None
+
+
+def _weights_refused(weights) -> str | None:
+    """Why the app may not open the weights file ``weights``, or None.
+
+    With $GLAUCOMA_DATA_ROOT set, a weights *path* must lie (symlinks followed) inside it or
+    inside the workbench home; 'imagenet' and 'none' are names, not paths.
+    """
+    from glaucoma_core.data.access import data_root
+    from glaucoma_core.paths import home_dir
+
+    root = data_root()
+    text = "" if weights is None else str(weights).strip()
+    if root is None or text.lower() in ("", "imagenet", "none"):
+        return None
+    real = Path(text).expanduser().resolve()
+    for allowed in (root, Path(home_dir()).resolve()):
+        if real == allowed or allowed in real.parents:
+            return None
+    return f"{text}: outside the allowed data root {root} (GLAUCOMA_DATA_ROOT); put the weights file inside it"

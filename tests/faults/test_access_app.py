@@ -128,3 +128,20 @@ def test_image_reader_of_the_pages_refuses_paths_outside_the_data_root(tree, iso
     assert isinstance(full_image(str(isolated_home / "demo-data" / "normal" / "img_0.png")), np.ndarray)
     monkeypatch.delenv("GLAUCOMA_DATA_ROOT")
     assert isinstance(thumbnail(str(outside)), np.ndarray)  # unrestricted without a data root
+
+
+@pytest.mark.parametrize("where", ["outside", "escaping_symlink"])
+def test_train_form_refuses_a_weights_file_outside_the_data_root(tree, where):
+    """The form's ``weights`` field takes a file path: with a data root, only files inside it
+    (or the home) may be opened, checked before the config validation reads the file."""
+    secret = tree["outside"] / "model.weights.h5"
+    secret.write_bytes(b"not weights")
+    path = str(secret) if where == "outside" else str(tree["root"] / "escape" / "model.weights.h5")
+    at = _app("inside")
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.text_input(key="train_cfg_cpu-small_weights").set_value(path).run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = _texts(at.error)
+    assert any("weights" in e and "outside the allowed data root" in e for e in errors), errors
+    assert at.button(key="train_start").disabled
