@@ -10,6 +10,7 @@ from app_pages._components import pickers
 from app_pages._components.context import get_context
 from app_pages._components.loaders import load_model, run_store
 from app_pages._components.modeling import gradcam_overlay, input_size, predict
+from app_pages._components.text import md_escape
 from app_pages._components.thresholds import model_threshold
 from glaucoma_core.data.uploads import ACCEPTED_TYPES, check_upload
 from glaucoma_core.evaluation.ensemble import decide, summarize_probabilities
@@ -81,7 +82,7 @@ if not uploads:
 checks = [check_upload(f.getvalue(), f.name, max_bytes=max_mb * 1024 * 1024) for f in uploads]
 for check in checks:
     if check.error:
-        st.error(f"**{check.name}**: {check.error}", icon=":material/block:")
+        st.error(f"**{md_escape(check.name)}**: {md_escape(check.error)}", icon=":material/block:")
 good = [c for c in checks if c.ok]
 if not good:
     st.stop()
@@ -116,7 +117,7 @@ if len(good) > DETAIL_LIMIT:
 for i, check in enumerate(good[:DETAIL_LIMIT]):
     row = summary.iloc[i]
     with st.container(border=True):
-        st.markdown(f"**{check.name}** · {check.width} × {check.height} px · {check.mode}")
+        st.markdown(f"**{md_escape(check.name)}** · {check.width} × {check.height} px · {check.mode}")
         for note_text in check.notes:
             st.warning(note_text, icon=":material/info:")
         c1, c2, c3, c4 = st.columns([1, 1, 1, 1])

@@ -97,11 +97,16 @@ def test_uploaded_names_never_become_paths(app, upload_home, tmp_path):
         (f"../../../../..{target}", _png(), "image/png"),
         (f"/tmp/evil_{token}_abs.png", _png(), "image/png"),
         (f"line\nbreak_{token}.png", _png(), "image/png"),
+        (f"[click](javascript:alert(1))_{token}.png", _png(), "image/png"),
     ]
     at = _classify(app, hostile)
     assert not _errors(at)
     table = at.dataframe[0].value
-    assert list(table["image"]) == [f"evil_{token}.png", f"evil_{token}_abs.png", f"line?break_{token}.png"]
+    assert list(table["image"]) == [f"evil_{token}.png", f"evil_{token}_abs.png", f"line?break_{token}.png",
+                                    f"[click](javascript:alert(1))_{token}.png"]
+    # Shown as text, never as a Markdown link.
+    headings = [str(md.value) for md in at.markdown if token in str(md.value)]
+    assert headings and not any("](javascript" in h for h in headings), headings
     found = [*tmp_path.rglob(f"*{token}*"), *Path("/tmp").glob(f"*{token}*"), *Path(upload_home).rglob(f"*{token}*"),
              *REPO.glob(f"*{token}*"), *(REPO / "app_pages").rglob(f"*{token}*")]
     assert not found, found
