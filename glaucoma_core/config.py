@@ -248,9 +248,22 @@ class TrainConfig:
         if bad:
             known = ", ".join(spec.options) or "none"
             raise ConfigError("backbone_options", f"{spec.name} has no option {bad[0]!r} (options: {known})")
-        alpha = self.resolved_backbone_options().get("alpha")
+        options = self.resolved_backbone_options()
+        alpha = options.get("alpha")
         if alpha is not None and not (_is_number(alpha) and float(alpha) > 0):
             raise ConfigError("backbone_options", f"alpha must be a positive number, got {alpha!r}")
+        filters = options.get("filters")
+        if filters is not None and not (
+            isinstance(filters, (list, tuple)) and filters and all(_is_int(f) and f > 0 for f in filters)
+        ):
+            raise ConfigError("backbone_options", f"filters must be a list of positive whole numbers, got {filters!r}")
+        for name, low, high in (("convs_per_block", 1, 8), ("crop_size", 16, 1024)):
+            value = options.get(name)
+            if value is not None and not (_is_int(value) and low <= value <= high):
+                raise ConfigError("backbone_options", f"{name} must be a whole number in {low}..{high}, got {value!r}")
+        crop = options.get("disc_crop")
+        if crop is not None and not (_is_number(crop) and 0 <= crop <= 1):
+            raise ConfigError("backbone_options", f"disc_crop must be a fraction in [0, 1] (0 = off), got {crop!r}")
 
         size = self.input_size
         if size is not None:

@@ -112,3 +112,9 @@ def test_train_fold_refuses_batch_larger_than_the_fold_before_training(tmp_path)
         train_fold(TrainConfig(batch_size=32), pd.DataFrame(rows), 1, reporter=reporter)
     assert caught.value.field == "batch_size"
     assert reporter.info is None  # nothing started
+
+
+@pytest.mark.parametrize("options", [{"filters": []}, {"filters": [8, -1]}, {"disc_crop": 1.5}, {"crop_size": 4},
+                                     {"alpha": 0.35}])
+def test_bad_backbone_options(options):
+    _refused(TrainConfig(backbone="small_cnn", backbone_options=options), "backbone_options")
