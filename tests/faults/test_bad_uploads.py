@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 import struct
+import tomllib
 import uuid
 import zlib
 from pathlib import Path
 
 import pytest
-import tomllib
 from PIL import Image
 
 from tests.app.helpers import REPO
