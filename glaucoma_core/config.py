@@ -209,16 +209,24 @@ class TrainConfig:
         """
         data = self.to_dict()
         names = set(data)
+        dotted_options: dict[str, Any] = {}
+        whole_options_given = False
         for raw_key, value in overrides.items():
             key = str(raw_key).strip()
             if key.startswith("backbone_options.") or key.startswith("backbone.options."):
                 option = key.split(".")[-1]
-                data["backbone_options"] = {**data["backbone_options"], option: _parse_scalar(value)}
+                dotted_options[option] = _parse_scalar(value)
+                data["backbone_options"] = {**data["backbone_options"], option: dotted_options[option]}
                 continue
             flat = key.replace(".", "_").replace("-", "_")
             if flat not in names:
                 raise ConfigError(key, f"unknown setting (known: {', '.join(sorted(names))})")
             data[flat] = value
+            whole_options_given = whole_options_given or flat == "backbone_options"
+        if data["backbone"] != self.backbone and not whole_options_given:
+            # Options belong to a backbone (small_cnn's filters mean nothing to MobileNetV2):
+            # a new backbone starts from its own defaults plus the options given here.
+            data["backbone_options"] = dotted_options
         return TrainConfig.from_dict(data)
 
     # ---- validation ----------------------------------------------------------------------

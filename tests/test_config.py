@@ -57,6 +57,16 @@ def test_overrides_parse_strings_to_field_types():
     config.validate()
 
 
+def test_changing_backbone_drops_the_old_backbones_options():
+    small = get_preset("cpu-small")
+    assert "filters" in small.backbone_options
+    switched = small.with_overrides({"backbone": "mobilenetv2", "input_size": "64"})
+    assert switched.backbone_options == {}
+    switched.validate(check_weights_file=False)
+    kept = small.with_overrides({"backbone": "mobilenetv2", "backbone_options.alpha": "0.5"})
+    assert kept.backbone_options == {"alpha": 0.5}
+
+
 def test_override_of_unknown_key_names_it():
     with pytest.raises(ConfigError) as caught:
         TrainConfig().with_overrides({"lerning_rate": "0.1"})
