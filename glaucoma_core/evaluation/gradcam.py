@@ -95,6 +95,8 @@ def gradcam_heatmaps(model, images, *, layer_name: str | None = None, target: st
         target: 'glaucoma_logit' (``logits[:, 1]``) or 'logit_difference'.
         batch_size: images per forward/backward pass.
         resize: resize the maps to the model's input size (else the feature map's size).
+            A model that crops its input (``DiscCrop``) always gets maps at its input size,
+            each pasted into the box its crop came from.
 
     Returns:
         float32 array (N, H, W) in [0, 1] (each map divided by its maximum; all zeros when no
@@ -131,9 +133,47 @@ def gradcam_heatmaps(model, images, *, layer_name: str | None = None, target: st
     cams = np.concatenate(maps, axis=0).astype(np.float32)
     peak = cams.reshape(len(cams), -1).max(axis=1)
     cams = np.where(peak[:, None, None] > 0, cams / np.maximum(peak, 1e-12)[:, None, None], 0.0)
+    boxes = _crop_boxes(model, batch)
+    if boxes is not None:
+        # The conv layers saw a crop of the input: put each map back where its crop came from.
+        return np.stack([paste_into_box(c, box, size) for c, box in zip(cams, boxes, strict=True)])
     if resize:
         cams = np.stack([resize_heatmap(c, size) for c in cams])
     return cams.astype(np.float32)
+
+
+def _crop_boxes(model, batch: np.ndarray) -> np.ndarray | None:
+    """Normalised (y1, x1, y2, x2) crop boxes of a model with a DiscCrop layer, else None."""
+    import keras
+
+    crop_layers = [layer for layer in model.layers if hasattr(layer, "crop_boxes")]
+    if not crop_layers:
+        return None
+    layer = crop_layers[0]
+    crop_input = keras.Model(model.inputs[0], layer.input)(batch, training=False)
+    return np.asarray(layer.crop_boxes(crop_input), dtype=np.float32)
+
+
+def paste_into_box(heatmap: np.ndarray, box, size: tuple[int, int]) -> np.ndarray:
+    """A map of ``size`` = (height, width), zero outside ``box``, ``heatmap`` resized inside it.
+
+    Args:
+        heatmap: 2-D map in [0, 1] of the cropped region.
+        box: normalised (y1, x1, y2, x2) of the crop in the full image (may pass its edges).
+        size: the full image's (height, width).
+    """
+    height, width = size
+    y1, x1, y2, x2 = (float(v) for v in box)
+    top, left = int(round(y1 * height)), int(round(x1 * width))
+    box_h = max(1, int(round((y2 - y1) * height)))
+    box_w = max(1, int(round((x2 - x1) * width)))
+    inside = resize_heatmap(heatmap, (box_h, box_w))
+    full = np.zeros((height, width), dtype=np.float32)
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + box_h, height), min(left + box_w, width)
+    if r1 > r0 and c1 > c0:
+        full[r0:r1, c0:c1] = inside[r0 - top : r1 - top, c0 - left : c1 - left]
+    return full
 
 
 def resize_heatmap(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
