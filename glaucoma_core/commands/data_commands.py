@@ -7,16 +7,7 @@ import json
 import sys
 
 from glaucoma_core.cli import UserError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from glaucoma_core.commands.common import positive_int
 
 
 def _fraction(text: str) -> float:
@@ -44,7 +35,7 @@ def register(subparsers) -> None:
                       help="dataset folder (default: the demo dataset, generated on first use)")
     scan.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     scan.add_argument("--no-cache", action="store_true", help="check every file again, ignoring the scan cache")
-    scan.add_argument("--workers", type=_positive_int, default=None, help="reading threads (default: CPU count)")
+    scan.add_argument("--workers", type=positive_int, default=None, help="reading threads (default: CPU count)")
     scan.set_defaults(func=run_scan)
 
     folds = subparsers.add_parser(
@@ -64,7 +55,7 @@ def register(subparsers) -> None:
     )
     folds.add_argument("src", metavar="SRC", help="flat dataset folder SRC/<class>/<image>")
     folds.add_argument("out", metavar="OUT", help="output folder (new or empty)")
-    folds.add_argument("--k", type=_positive_int, default=10, help="number of folds (default 10)")
+    folds.add_argument("--k", type=positive_int, default=10, help="number of folds (default 10)")
     folds.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     folds.add_argument("--valid-fraction", type=_fraction, default=0.1,
                        help="share of each fold's training images moved to valid, per class (default 0.1)")
@@ -75,12 +66,8 @@ def register(subparsers) -> None:
 
 
 def _default_data_root(home) -> str:
-    try:
-        from glaucoma_core.data.demo import resolve_data_root
-    except ModuleNotFoundError as exc:
-        if exc.name != "glaucoma_core.data.demo":
-            raise
-        raise UserError("give the DATA folder to scan") from None
+    from glaucoma_core.data.demo import resolve_data_root
+
     return str(resolve_data_root(None, home=home))
 
 

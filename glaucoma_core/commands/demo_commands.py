@@ -7,6 +7,7 @@ import json
 import time
 
 from glaucoma_core.cli import UserError
+from glaucoma_core.commands.common import positive_int
 
 # Same values as glaucoma_core.data.demo.DEFAULT_* (kept here so building the parser stays cheap;
 # a test checks they agree).
@@ -14,16 +15,6 @@ DEFAULT_N_IMAGES = 400
 DEFAULT_SEED = 0
 DEFAULT_K = 10
 DEFAULT_IMAGE_SIZE = 256
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -41,17 +32,17 @@ def register(subparsers) -> None:
     parser.add_argument("out", metavar="OUT", help="folder to create (must not exist, or be empty)")
     parser.add_argument(
         "--images",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_N_IMAGES,
         help=f"number of unique images (default {DEFAULT_N_IMAGES})",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default 0)")
     parser.add_argument(
-        "--k", type=_positive_int, default=DEFAULT_K, help=f"number of folds (default {DEFAULT_K})"
+        "--k", type=positive_int, default=DEFAULT_K, help=f"number of folds (default {DEFAULT_K})"
     )
     parser.add_argument(
         "--size",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_IMAGE_SIZE,
         help=f"image side in pixels (default {DEFAULT_IMAGE_SIZE})",
     )

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from glaucoma_core.cli import UserError
+from glaucoma_core.commands.common import open_store
 
 DEFAULT_RESAMPLES = 1000
 
@@ -114,15 +115,6 @@ def parse_target(text: str) -> tuple[str, int | str]:
     return "experiment", raw
 
 
-def _store(args):
-    from glaucoma_core.store import RunStore, StoreError
-
-    try:
-        return RunStore(args.home)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
-
-
 def load_target_predictions(store, text: str) -> dict:
     """Resolve a target and fetch its predictions: dict kind, label (for printing), info,
     predictions (DataFrame), unfinished (runs of an experiment without predictions)."""
@@ -168,7 +160,7 @@ def cmd_evaluate(args) -> int:
     method, target = threshold_rule(args)
     if args.split == "valid" and method != "fixed":
         raise UserError("a threshold chosen on validation predictions cannot be evaluated on them; use --split test")
-    store = _store(args)
+    store = open_store(args)
     loaded = load_target_predictions(store, args.target)
     options = {"method": method, "target": target, "split": args.split, "n_resamples": args.bootstrap,
                "seed": args.seed}
@@ -268,7 +260,7 @@ def cmd_compare(args) -> int:
     method, target = threshold_rule(args)
     if args.split == "valid" and method != "fixed":
         raise UserError("a threshold chosen on validation predictions cannot be evaluated on them; use --split test")
-    store = _store(args)
+    store = open_store(args)
     a, b = load_target_predictions(store, args.a), load_target_predictions(store, args.b)
     if a["kind"] != b["kind"]:
         raise UserError(f"compare two runs or two experiments, not {a['label']} with {b['label']}")
@@ -341,7 +333,7 @@ def cmd_gradcam(args) -> int:
         image = np.asarray(load_rgb(args.image), dtype=np.uint8)
     except ImageProblem as exc:
         raise UserError(f"{args.image}: {getattr(exc, 'reason', exc)}") from None
-    store = _store(args)
+    store = open_store(args)
     try:
         store.run(args.run)
         model = store.load_model(args.run)

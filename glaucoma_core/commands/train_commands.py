@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from glaucoma_core.cli import UserError
+from glaucoma_core.commands.common import open_store
 
 EXIT_FAILED, EXIT_CANCELLED = 1, 3
 
@@ -72,7 +73,7 @@ def _add_data_and_config(p) -> None:
 def cmd_train(args) -> int:
     from glaucoma_core.training.fold_run import execute_run
 
-    store = _store(args)
+    store = open_store(args)
     echo = _echo(args)
     if args.run_id is not None:
         run_id = args.run_id
@@ -117,7 +118,7 @@ def cmd_cv(args) -> int:
     )
     from glaucoma_core.training.executors import ExecutorUnavailable, make_executor
 
-    store = _store(args)
+    store = open_store(args)
     echo = _echo(args)
     index = None
     if args.resume:
@@ -165,7 +166,7 @@ def _parse_folds(text: str | None) -> list[int] | None:
 
 
 def cmd_runs(args) -> int:
-    store = _store(args)
+    store = open_store(args)
     frame = store.runs(args.experiment)
     if args.json:
         print(json.dumps(_jsonable(frame.to_dict(orient="records")), indent=2))
@@ -203,7 +204,7 @@ def cmd_predict(args) -> int:
     from glaucoma_core.labels import CLASS_NAMES
     from glaucoma_core.training.predict import model_input_size, predict_probabilities
 
-    model = _load_model(_store(args), args.run)
+    model = _load_model(open_store(args), args.run)
     size = model_input_size(model)
     results, arrays, where = [], [], []
     for image in args.images:
@@ -233,15 +234,6 @@ def cmd_predict(args) -> int:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _store(args):
-    from glaucoma_core.store import RunStore, StoreError
-
-    try:
-        return RunStore(args.home)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
 
 
 def _get_run(store, run_id: int) -> dict:
