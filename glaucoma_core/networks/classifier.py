@@ -12,7 +12,7 @@ from __future__ import annotations
 from glaucoma_core.config import TrainConfig
 from glaucoma_core.networks.layers import ImagePreprocessing  # also registers every custom layer
 from glaucoma_core.networks.registry import get_backbone
-from glaucoma_core.networks.weights import build_reference_backbone, copy_backbone_weights
+from glaucoma_core.networks.weights import reference_weights, set_backbone_weights
 
 HEAD_LAYER_NAMES = ("head_dense", "head_dropout", "logits", "probabilities")
 
@@ -62,9 +62,8 @@ def build_classifier(config: TrainConfig, *, load_weights: bool = True):
     base = spec.constructor(x, None, **options)
     weights = str(config.weights)
     if load_weights and weights.lower() != "none":
-        reference = build_reference_backbone(spec, size, "imagenet" if weights.lower() == "imagenet" else weights, options)
-        copy_backbone_weights(reference, backbone_layers_of(base))
-        del reference
+        source = "imagenet" if weights.lower() == "imagenet" else weights
+        set_backbone_weights(reference_weights(spec, size, source, options), backbone_layers_of(base))
     pooled = _pooling(config)(base.output)
     outputs = build_head(pooled, config)
     model = keras.Model(inputs, outputs, name=f"glaucoma_{spec.name}")

@@ -140,10 +140,65 @@ def copy_backbone_weights(source, target_layers) -> None:
         d.set_weights(s.get_weights())
 
 
+# Reference backbone weights kept in memory between folds of one process (a CV run builds the
+# same backbone with the same weights ten times): key -> per-weighted-layer weight arrays.
+_REFERENCE_WEIGHTS: dict[tuple, list] = {}
+_REFERENCE_CACHE_SIZE = 2
+
+
+def _reference_key(spec, input_size: int, weights, options: dict) -> tuple:
+    import json
+
+    if weights == "imagenet":
+        identity = ("imagenet",)
+    else:
+        path = Path(weights).expanduser()
+        try:
+            stat = path.stat()
+        except OSError:
+            return ()  # missing file: no caching, the build raises the reason
+        identity = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return (spec.name, int(input_size), json.dumps(options, sort_keys=True, default=str), identity)
+
+
+def reference_weights(spec, input_size: int, weights, options: dict) -> list:
+    """Weights of the reference backbone (see :func:`build_reference_backbone`), one list of
+    arrays per weighted layer, in layer order; cached in memory per (backbone, size, options,
+    weights file path + size + mtime) so the folds of one run build the reference once.
+
+    Raises WeightsError as :func:`build_reference_backbone` does.
+    """
+    key = _reference_key(spec, input_size, weights, options)
+    if key and key in _REFERENCE_WEIGHTS:
+        return _REFERENCE_WEIGHTS[key]
+    reference = build_reference_backbone(spec, input_size, weights, options)
+    arrays = [layer.get_weights() for layer in reference.layers if layer.weights]
+    del reference
+    if key:
+        while len(_REFERENCE_WEIGHTS) >= _REFERENCE_CACHE_SIZE:
+            _REFERENCE_WEIGHTS.pop(next(iter(_REFERENCE_WEIGHTS)))
+        _REFERENCE_WEIGHTS[key] = arrays
+    return arrays
+
+
+def clear_reference_weights() -> None:
+    """Forget the in-memory reference backbone weights."""
+    _REFERENCE_WEIGHTS.clear()
+
+
+def set_backbone_weights(arrays: list, target_layers) -> None:
+    """Set weights from :func:`reference_weights` into ``target_layers`` (same constructor)."""
+    dst = [layer for layer in target_layers if layer.weights]
+    if len(arrays) != len(dst):
+        raise WeightsError(f"layer count mismatch ({len(arrays)} vs {len(dst)}) while copying backbone weights")
+    for values, layer in zip(arrays, dst, strict=True):
+        layer.set_weights(values)
+
+
 def check_weights_file(backbone: str, input_size: int, weights: str, options: dict) -> None:
     """Raise WeightsError when ``weights`` (a file path) cannot load into that backbone."""
     from glaucoma_core.networks.registry import get_backbone
 
     spec = get_backbone(backbone)
-    model = build_reference_backbone(spec, input_size, weights, {**spec.options, **options})
-    del model
+    # Through the in-memory cache: the training that follows a validation reuses the weights.
+    reference_weights(spec, input_size, weights, {**spec.options, **options})

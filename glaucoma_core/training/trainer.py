@@ -156,6 +156,7 @@ def _train_on_features(model, config, device, loaded, reporter, history, *, home
                      learning_rate=config.learning_rate, history=history, tracker=tracker,
                      class_weight=class_weight)
     copy_head_weights(head, model)
+    info["predict_from_features"] = _feature_probabilities(head, cache, extractor)
     # Later phases track the full model: carry the best value, with the full model's weights.
     tracker.best_weights = model.get_weights() if tracker.best_weights is not None else None
     return cancelled
@@ -164,10 +165,23 @@ def _train_on_features(model, config, device, loaded, reporter, history, *, home
 # ---- after training ----------------------------------------------------------------------------
 
 
+def _is_float32(model) -> bool:
+    return all(getattr(getattr(layer, "dtype_policy", None), "name", "float32") == "float32"
+               for layer in model.layers)
+
+
 def export_model(config: TrainConfig, trained):
-    """A float32, uncompiled copy of ``trained`` for saving (same graph, same weights)."""
+    """A float32, uncompiled model with the weights of ``trained`` for saving (same graph).
+
+    ``trained`` itself (made fully trainable) when it is already float32 and uncompiled (the
+    feature path trains a separate head and never compiles the full model); else a copy.
+    """
     from glaucoma_core.networks.classifier import build_classifier
     from glaucoma_core.training.device import dtype_policy
+
+    if not getattr(trained, "compiled", False) and _is_float32(trained):
+        trained.trainable = True
+        return trained
 
     with dtype_policy("float32"):
         fresh = build_classifier(config, load_weights=False)
@@ -178,8 +192,35 @@ def export_model(config: TrainConfig, trained):
     return fresh
 
 
-def _predictions(model, loaded: dict[str, LoadedImages]) -> pd.DataFrame:
+def _feature_probabilities(head, cache, extractor):
+    """P(glaucoma) from the trained head on cached backbone features (the feature path).
+
+    Same numbers as the full model up to float rounding: the full model is the extractor
+    followed by these head layers with these weights.
+    """
+    import numpy as np
+
+    def probabilities(part: LoadedImages) -> np.ndarray:
+        feats = cache.features(extractor, part.frame["sha256"].astype(str).tolist(), part.images)
+        out = head(feats, training=False)
+        return np.asarray(out, dtype=np.float64)[:, 1]
+
+    return probabilities
+
+
+def _predictions(model, loaded: dict[str, LoadedImages], probabilities=None) -> pd.DataFrame:
+    """Per-image predictions of the valid and test splits.
+
+    Args:
+        model: the classifier (used when ``probabilities`` is None).
+        loaded: decoded images per split.
+        probabilities: optional LoadedImages -> P(glaucoma) array (the feature path's head).
+    """
     from glaucoma_core.training.predict import predict_probabilities
+
+    if probabilities is None:
+        def probabilities(part):
+            return predict_probabilities(model, part.images)
 
     parts = []
     for split in ("valid", "test"):
@@ -192,7 +233,7 @@ def _predictions(model, loaded: dict[str, LoadedImages]) -> pd.DataFrame:
             "path": frame["path"].astype(str).to_numpy(),
             "sha256": frame["sha256"].astype(str).to_numpy(),
             "label": frame["label"].astype(int).to_numpy(),
-            "probability": predict_probabilities(model, part.images),
+            "probability": probabilities(part),
         }))
     if not parts:
         return pd.DataFrame(columns=["split", "path", "sha256", "label", "probability"])
@@ -225,7 +266,9 @@ def train_fold(config: TrainConfig, index: pd.DataFrame, fold: int | None, *, re
     started = time.perf_counter()
     reporter = reporter or Reporter()
     splits = fold_splits(index, fold, seed=config.seed)
-    config.validate(n_train_images=len(splits.train))
+    # The weights file is not test-loaded here: building the classifier below loads it and
+    # raises the same WeightsError; callers (CLI, job API) validate it fully before starting.
+    config.validate(n_train_images=len(splits.train), check_weights_file=False)
     size = config.resolved_input_size()
 
     decode_started = time.perf_counter()
@@ -273,7 +316,9 @@ def train_fold(config: TrainConfig, index: pd.DataFrame, fold: int | None, *, re
         cancelled = _train_on_images(model, config, device, loaded, reporter, history, epochs=config.epochs,
                                      learning_rate=config.learning_rate, tracker=tracker,
                                      class_weight=class_weight)
+    head_probabilities = info.pop("predict_from_features", None)
     if config.fine_tune_epochs and not cancelled:
+        head_probabilities = None  # the backbone changes: cached features no longer describe it
         reporter.log(f"fine-tuning the last {config.fine_tune_layers} backbone layers "
                      f"for {config.fine_tune_epochs} epochs")
         set_trainable(model, "last_n", config.fine_tune_layers)
@@ -285,7 +330,7 @@ def train_fold(config: TrainConfig, index: pd.DataFrame, fold: int | None, *, re
     best_epoch = tracker.best_epoch or len(history)
 
     final = export_model(config, model)
-    predictions = _predictions(final, loaded)
+    predictions = _predictions(final, loaded, head_probabilities)
     info["skipped_paths"] = skipped_paths
     seconds = time.perf_counter() - started
     reporter.log(f"fold {fold}: best epoch {best_epoch} of {len(history)}, {seconds:.1f} s"

@@ -64,6 +64,33 @@ def test_local_weights_file_loads_by_path(tmp_path):
     assert weights_identity(str(path), 0).startswith("file-")
 
 
+def test_reference_weights_kept_in_memory_follow_the_file(tmp_path):
+    import os
+
+    path = tmp_path / "local.weights.h5"
+
+    def save(seed):
+        keras.utils.set_random_seed(seed)
+        source = keras.applications.MobileNetV2(include_top=False, weights=None, alpha=0.35, input_shape=(96, 96, 3))
+        source.save_weights(path)
+        return source.get_layer("Conv1").get_weights()[0]
+
+    first = save(1)
+    model = build_classifier(_mobilenet(str(path)))
+    np.testing.assert_array_equal(model.get_layer("Conv1").get_weights()[0], first)
+    # Training the built model must not change what the next fold starts from.
+    model.get_layer("Conv1").set_weights([np.zeros_like(first)])
+    again = build_classifier(_mobilenet(str(path)))
+    np.testing.assert_array_equal(again.get_layer("Conv1").get_weights()[0], first)
+    # A rewritten file (new size or mtime) is read again, not served from memory.
+    second = save(2)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    rebuilt = build_classifier(_mobilenet(str(path)))
+    np.testing.assert_array_equal(rebuilt.get_layer("Conv1").get_weights()[0], second)
+    assert not np.array_equal(first, second)
+
+
 @pytest.mark.skipif(not MOBILENET_035.exists(), reason="../shared/imagenet not available")
 def test_genuine_imagenet_file_by_path_at_any_size():
     model = build_classifier(_mobilenet(str(MOBILENET_035), size=128))

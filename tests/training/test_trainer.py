@@ -99,6 +99,15 @@ def test_feature_cache_path_matches_plain_fit_and_reuses_features(index, tmp_pat
     assert fast.info["path"] == "features" and plain.info["path"] == "images"
     assert fast.info["feature_cache"]["computed"] == 64  # train + valid, each image once
     assert abs(_test_auc(fast) - _test_auc(plain)) <= 0.02
+    # The feature path predicts with the head on cached features: the same numbers as the
+    # returned (saved) full model gives on the images.
+    from glaucoma_core.data.pipeline import load_images
+
+    for split in ("valid", "test"):
+        rows = fast.predictions[fast.predictions["split"] == split]
+        images = load_images(rows, 64).images.astype(np.float32)
+        full = np.asarray(fast.model.predict(images, verbose=0))[:, 1]
+        np.testing.assert_allclose(rows["probability"].to_numpy(), full, rtol=1e-4, atol=1e-5)
     again = train_fold(_frozen(frozen_weights), index, 1, home=tmp_path)
     assert again.info["feature_cache"]["computed"] == 0 and again.info["feature_cache"]["reused"] == 64
     assert any((tmp_path / "cache" / "features").rglob("part-*.npz"))
