@@ -12,15 +12,29 @@ log-odds of glaucoma). Gradients and activations are cast to float32, so models 
 under mixed precision work. The map is resized (bilinear) to the input and overlaid with a
 jet colour map written in numpy (no matplotlib).
 
+The gradient step runs as a compiled ``tf.function`` built once per (model, layer, target)
+and kept in a cache keyed weakly on the model object (see :func:`_gradcam_function`):
+building a Keras model and running an eager tape on every call cost ~15x more per image.
+
 TensorFlow is imported inside the functions that need it.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 import numpy as np
 from PIL import Image
 
 TARGETS = ("glaucoma_logit", "logit_difference")
+
+# model -> {(layer_name, target) or "crop_boxes": compiled function}. Weak keys: an entry goes
+# when its model is garbage-collected, and a new model can never see another model's entry
+# (unlike a cache keyed on id(model), which a new object may reuse). The values hold the
+# model's layers, never the model object itself, so they do not keep their key alive.
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
 
 
 # --- finding the layer -----------------------------------------------------------------------
@@ -102,7 +116,6 @@ def gradcam_heatmaps(model, images, *, layer_name: str | None = None, target: st
         float32 array (N, H, W) in [0, 1] (each map divided by its maximum; all zeros when no
         location raises the target).
     """
-    import keras
     import tensorflow as tf
 
     if target not in TARGETS:
@@ -112,24 +125,14 @@ def gradcam_heatmaps(model, images, *, layer_name: str | None = None, target: st
     except ValueError:
         raise ValueError("Grad-CAM needs a layer named 'logits' (the saved-model contract)") from None
     layer_name = layer_name or find_last_conv_layer(model)
-    conv_layer = model.get_layer(layer_name)
     size = _input_size(model)
     batch = _as_batch(images, size)
-    grad_model = keras.Model(model.inputs[0], [conv_layer.output, logits_layer.output])
+    compute_cams = _gradcam_function(model, layer_name, target, logits_layer)
     batch_size = max(1, int(batch_size))
     maps = []
     for start in range(0, len(batch), batch_size):
         x = tf.convert_to_tensor(batch[start : start + batch_size])
-        with tf.GradientTape() as tape:
-            activations, logits = grad_model(x, training=False)
-            logits = tf.cast(logits, tf.float32)
-            score = logits[:, 1] if target == "glaucoma_logit" else logits[:, 1] - logits[:, 0]
-        grads = tape.gradient(score, activations)
-        grads = tf.cast(grads, tf.float32)
-        activations = tf.cast(activations, tf.float32)
-        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-        cam = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1)).numpy()
-        maps.append(cam)
+        maps.append(compute_cams(x).numpy())
     cams = np.concatenate(maps, axis=0).astype(np.float32)
     peak = cams.reshape(len(cams), -1).max(axis=1)
     cams = np.where(peak[:, None, None] > 0, cams / np.maximum(peak, 1e-12)[:, None, None], 0.0)
@@ -142,16 +145,76 @@ def gradcam_heatmaps(model, images, *, layer_name: str | None = None, target: st
     return cams.astype(np.float32)
 
 
+def _gradcam_function(model, layer_name: str, target: str, logits_layer=None):
+    """The cached compiled function: float32 batch (N, H, W, 3) -> float32 maps (N, h, w).
+
+    Built on first use for this model, feature-map layer and target: a gradient model
+    (input -> [layer output, ``logits``]) and a ``tf.function`` running the tape on it, with a
+    fixed input signature whose batch dimension is ``None`` so batches of any size share one
+    trace. The maps are ReLU(sum_k mean_ij(d target / d A_k) * A_k), in float32, not normalised.
+    """
+    key = (layer_name, target)
+    with _CACHE_LOCK:
+        entry = _CACHE.get(model, {}).get(key)
+    if entry is not None:
+        return entry
+    entry = _build_gradcam_function(model, layer_name, target, logits_layer or model.get_layer("logits"))
+    with _CACHE_LOCK:
+        # Another thread may have built one meanwhile: keep the first so callers share it.
+        return _CACHE.setdefault(model, {}).setdefault(key, entry)
+
+
+def _build_gradcam_function(model, layer_name: str, target: str, logits_layer):
+    """Build (uncached) the compiled Grad-CAM step described in :func:`_gradcam_function`."""
+    import keras
+    import tensorflow as tf
+
+    height, width = _input_size(model)
+    grad_model = keras.Model(model.inputs[0], [model.get_layer(layer_name).output, logits_layer.output])
+    difference = target == "logit_difference"
+
+    @tf.function(input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32)], reduce_retracing=True)
+    def compute_cams(x):
+        with tf.GradientTape() as tape:
+            activations, logits = grad_model(x, training=False)
+            tape.watch(activations)  # also when the layers below are frozen
+            logits = tf.cast(logits, tf.float32)
+            score = logits[:, 1] - logits[:, 0] if difference else logits[:, 1]
+        grads = tf.cast(tape.gradient(score, activations), tf.float32)
+        activations = tf.cast(activations, tf.float32)
+        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
+
+    return compute_cams
+
+
 def _crop_boxes(model, batch: np.ndarray) -> np.ndarray | None:
     """Normalised (y1, x1, y2, x2) crop boxes of a model with a DiscCrop layer, else None."""
-    import keras
-
     crop_layers = [layer for layer in model.layers if hasattr(layer, "crop_boxes")]
     if not crop_layers:
         return None
-    layer = crop_layers[0]
-    crop_input = keras.Model(model.inputs[0], layer.input)(batch, training=False)
-    return np.asarray(layer.crop_boxes(crop_input), dtype=np.float32)
+    with _CACHE_LOCK:
+        boxes_of = _CACHE.get(model, {}).get("crop_boxes")
+    if boxes_of is None:
+        boxes_of = _build_crop_boxes_function(model, crop_layers[0])
+        with _CACHE_LOCK:
+            boxes_of = _CACHE.setdefault(model, {}).setdefault("crop_boxes", boxes_of)
+    return np.asarray(boxes_of(np.asarray(batch, dtype=np.float32)), dtype=np.float32)
+
+
+def _build_crop_boxes_function(model, layer):
+    """Compiled float32 batch -> (N, 4) crop boxes of the DiscCrop ``layer`` inside ``model``."""
+    import keras
+    import tensorflow as tf
+
+    height, width = _input_size(model)
+    crop_input = keras.Model(model.inputs[0], layer.input)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32)], reduce_retracing=True)
+    def boxes_of(x):
+        return layer.crop_boxes(crop_input(x, training=False))
+
+    return boxes_of
 
 
 def paste_into_box(heatmap: np.ndarray, box, size: tuple[int, int]) -> np.ndarray:
