@@ -63,7 +63,7 @@ class FoldResult:
 # ---- compile and fit ---------------------------------------------------------------------------
 
 
-def _compile(model, config: TrainConfig, device, learning_rate: float) -> None:
+def _compile(model, config: TrainConfig, device, learning_rate: float, steps_per_execution: int = 1) -> None:
     from glaucoma_core.training.losses import make_loss, make_optimizer
     from glaucoma_core.training.metrics import training_metrics
 
@@ -72,6 +72,7 @@ def _compile(model, config: TrainConfig, device, learning_rate: float) -> None:
         loss=make_loss(config),
         metrics=training_metrics(),
         jit_compile=bool(device.xla),
+        steps_per_execution=int(steps_per_execution),
     )
 
 
@@ -109,8 +110,8 @@ def _tracker(config: TrainConfig, epoch_offset: int = 0, previous=None):
 
 
 def _fit(model, train_data, valid_data, *, config, device, reporter, n_train, epochs, learning_rate,
-         history, tracker, class_weight):
-    _compile(model, config, device, learning_rate)
+         history, tracker, class_weight, steps_per_execution=1):
+    _compile(model, config, device, learning_rate, steps_per_execution)
     callbacks, reporting = _callbacks(config, reporter, n_train, epochs, learning_rate, history, tracker)
     model.fit(train_data, validation_data=valid_data, epochs=epochs, callbacks=callbacks,
               class_weight=class_weight, shuffle=False, verbose=0)
@@ -154,7 +155,10 @@ def _train_on_features(model, config, device, loaded, reporter, history, *, home
     cancelled = _fit(head, train, valid, config=config, device=device, reporter=reporter,
                      n_train=len(loaded["train"].frame), epochs=config.epochs,
                      learning_rate=config.learning_rate, history=history, tracker=tracker,
-                     class_weight=class_weight)
+                     class_weight=class_weight,
+                     # Every callback works per epoch: one graph call per epoch of the small head
+                     # instead of one per batch (same steps, same numbers, less Python per step).
+                     steps_per_execution=max(1, math.ceil(len(feats["train"]) / config.batch_size)))
     copy_head_weights(head, model)
     info["predict_from_features"] = _feature_probabilities(head, cache, extractor)
     # Later phases track the full model: carry the best value, with the full model's weights.
