@@ -123,9 +123,15 @@ def load_images(frame: pd.DataFrame, size: int, *, workers: int | None = None,
         except OSError as error:
             return f"cannot read: {error.strerror or error}"
 
+    # One decode per distinct content (sha256), in parallel threads: Pillow releases the GIL
+    # while it decodes and resizes.
+    first: dict[str, int] = {}
+    owner = [first.setdefault(sha, i) if sha else i for i, sha in enumerate(shas)]
+    unique = sorted(set(owner))
     n_workers = workers or min(8, (os.cpu_count() or 1) * 2)
     with ThreadPoolExecutor(max_workers=max(1, n_workers)) as pool:
-        results = list(pool.map(one, range(len(paths))))
+        decoded = dict(zip(unique, pool.map(one, unique), strict=True))
+    results = [decoded[owner[i]] for i in range(len(paths))]
     keep = [i for i, r in enumerate(results) if not isinstance(r, str)]
     problems = {paths[i]: r for i, r in enumerate(results) if isinstance(r, str)}
     images = np.stack([results[i] for i in keep]) if keep else np.zeros((0, size, size, 3), np.uint8)
@@ -219,7 +225,8 @@ def augmentation_layer(config, seed: int | None = None):
 
 
 def make_dataset(frame: pd.DataFrame, size: int, batch_size: int, *, shuffle: bool = False, seed: int = 0,
-                 augment=None, cache: DecodedImageCache | None = IMAGE_CACHE, num_parallel_calls=None):
+                 augment=None, cache: DecodedImageCache | None = IMAGE_CACHE, num_parallel_calls=None,
+                 images: np.ndarray | None = None):
     """A tf.data.Dataset of (images float32 (b, size, size, 3) in 0..255, one-hot labels (b, 2)).
 
     Args:
@@ -231,8 +238,16 @@ def make_dataset(frame: pd.DataFrame, size: int, batch_size: int, *, shuffle: bo
         augment: a callable applied to each batch in training mode (e.g. :func:`augmentation_layer`).
         cache: decoded-image cache; decoding happens in parallel map calls on a miss.
         num_parallel_calls: map parallelism (default tf.data.AUTOTUNE).
+        images: the rows' decoded images, uint8 (n, size, size, 3) in ``frame`` order (e.g.
+            ``load_images(frame, size).images``); then batches are gathered from this array
+            in the graph (no Python call per image) and ``cache`` is not used. Same batches,
+            same shuffle order as decoding through the cache.
     """
     import tensorflow as tf
+
+    if images is not None:
+        return _array_image_dataset(frame, images, size, batch_size, shuffle=shuffle, seed=seed,
+                                    augment=augment, parallel=num_parallel_calls or tf.data.AUTOTUNE)
 
     paths = frame["path"].astype(str).to_numpy()
     shas = frame["sha256"].astype(str).to_numpy() if "sha256" in frame else np.array([""] * len(frame))
@@ -252,6 +267,27 @@ def make_dataset(frame: pd.DataFrame, size: int, batch_size: int, *, shuffle: bo
         dataset = dataset.shuffle(max(1, len(frame)), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(_load, num_parallel_calls=parallel, deterministic=True)
     dataset = dataset.batch(int(batch_size))
+    if augment is not None:
+        dataset = dataset.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=parallel)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _array_image_dataset(frame, images, size, batch_size, *, shuffle, seed, augment, parallel):
+    import tensorflow as tf
+
+    images = np.asarray(images)
+    if images.shape[1:] != (size, size, 3) or len(images) != len(frame):
+        raise ValueError(f"images of shape {images.shape} do not match {len(frame)} rows at {size} px")
+    pixels = tf.convert_to_tensor(images, dtype=tf.uint8)
+    labels = tf.convert_to_tensor(one_hot(frame["label"].to_numpy()))
+    # Shuffle row numbers (the same permutation as shuffling the rows themselves), then gather
+    # each batch from the in-memory arrays.
+    dataset = tf.data.Dataset.range(len(frame))
+    if shuffle:
+        dataset = dataset.shuffle(max(1, len(frame)), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(int(batch_size)).map(
+        lambda rows: (tf.cast(tf.gather(pixels, rows), tf.float32), tf.gather(labels, rows)),
+        num_parallel_calls=parallel, deterministic=True)
     if augment is not None:
         dataset = dataset.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=parallel)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -126,8 +126,8 @@ def _train_on_images(model, config, device, loaded, reporter, history, *, epochs
     size = config.resolved_input_size()
     augment = augmentation_layer(config)
     train = make_dataset(loaded["train"].frame, size, config.batch_size, shuffle=True, seed=config.seed,
-                         augment=augment)
-    valid = make_dataset(loaded["valid"].frame, size, config.batch_size)
+                         augment=augment, images=loaded["train"].images)
+    valid = make_dataset(loaded["valid"].frame, size, config.batch_size, images=loaded["valid"].images)
     return _fit(model, train, valid, config=config, device=device, reporter=reporter,
                 n_train=len(loaded["train"].frame), epochs=epochs, learning_rate=learning_rate,
                 history=history, tracker=tracker, class_weight=class_weight)

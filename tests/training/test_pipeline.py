@@ -109,3 +109,28 @@ def test_augmentation_off_by_default_and_changes_pixels_when_on():
 
 def test_one_hot_puts_glaucoma_in_column_one():
     np.testing.assert_array_equal(one_hot([0, 1, 1]), [[1, 0], [0, 1], [0, 1]])
+
+
+def test_dataset_from_decoded_array_gives_the_same_batches(dataset, tmp_path):
+    frame = fold_splits(fold_index(dataset, tmp_path), 1).train
+    loaded = load_images(frame, 20, cache=DecodedImageCache())
+    for shuffle in (False, True):
+        by_cache = list(make_dataset(loaded.frame, 20, 3, shuffle=shuffle, seed=7).as_numpy_iterator())
+        by_array = list(make_dataset(loaded.frame, 20, 3, shuffle=shuffle, seed=7,
+                                     images=loaded.images).as_numpy_iterator())
+        assert [len(x) for x, _ in by_array] == [len(x) for x, _ in by_cache] == [3, 3, 2]
+        for (xa, ya), (xc, yc) in zip(by_array, by_cache, strict=True):
+            assert xa.dtype == np.float32
+            np.testing.assert_array_equal(xa, xc)
+            np.testing.assert_array_equal(ya, yc)
+    with pytest.raises(ValueError, match="do not match"):
+        make_dataset(loaded.frame, 24, 3, images=loaded.images)
+
+
+def test_duplicate_content_is_decoded_once_within_a_call(dataset, tmp_path):
+    rows = fold_splits(fold_index(dataset, tmp_path), 1).train
+    doubled = pd.concat([rows, rows], ignore_index=True)
+    cache = DecodedImageCache()
+    loaded = load_images(doubled, 16, cache=cache)
+    assert len(loaded.frame) == 2 * len(rows) and cache.misses == len(rows) and cache.hits == 0
+    np.testing.assert_array_equal(loaded.images[: len(rows)], loaded.images[len(rows):])
