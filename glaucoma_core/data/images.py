@@ -36,6 +36,9 @@ from PIL import (  # noqa: F401 - importing the plugins registers the decoders w
 # Largest image we agree to decode, in pixels (width x height). A 20000 x 20000 image is
 # refused; the largest fundus cameras produce about 24 Mpixels.
 MAX_PIXELS = 50_000_000
+DECODE_VERSION = "draft-1"
+"""Names how :func:`load_rgb_array` turns a file into pixels at a given size (part of cache keys:
+reduced-scale JPEG decoding gives slightly different pixels from a full decode)."""
 # Largest file we read into memory.
 MAX_FILE_BYTES = 256 * 1024 * 1024
 # File name extensions that the scanner treats as images (compared in lower case).
@@ -174,9 +177,20 @@ def _not_an_image_reason(data: bytes, exc: Exception) -> str:
         return "not an image: unrecognised format"
 
 
-def _decode(data: bytes, max_pixels: int) -> Image.Image:
-    """Open, refuse bombs, check PNG checksums, then decode every pixel (img.load())."""
+def _decode(data: bytes, max_pixels: int, draft_size: int | None = None) -> Image.Image:
+    """Open, refuse bombs, check PNG checksums, then decode every pixel (img.load()).
+
+    draft_size: when given and the image is a JPEG at least twice that side in both
+    dimensions, decode at reduced scale (Pillow's ``draft``: 1/2, 1/4 or 1/8 in the JPEG
+    decoder itself), never below ``draft_size`` pixels a side. The bomb check above is on the
+    full size; every pixel of the reduced image is still decoded.
+    """
     img = _open_checked(data, max_pixels)
+    if draft_size and img.format == "JPEG" and min(img.size) >= 2 * int(draft_size):
+        try:
+            img.draft(img.mode, (int(draft_size), int(draft_size)))
+        except Exception:  # noqa: BLE001 - draft is an optimisation: a full decode still works
+            pass
     if img.format == "PNG":
         # Pillow's load() does not check chunk CRCs; verify() does (on its own file object).
         try:
@@ -251,13 +265,15 @@ def _high_depth_to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
 # --- public entry points -------------------------------------------------------------------
 
 
-def load_rgb(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def load_rgb(source: ImageSource, *, max_pixels: int = MAX_PIXELS, draft_size: int | None = None) -> Image.Image:
     """Decode ``source`` (path, bytes or binary file object) to an 8-bit RGB PIL image.
 
     EXIF orientation is applied. Raises :class:`ImageProblem` (with ``.reason``) when the
     source is empty, truncated, corrupt, not an image or larger than ``max_pixels`` pixels.
+    draft_size: the caller will shrink the image to about this side: a large JPEG may be
+    decoded at 1/2, 1/4 or 1/8 scale (never below this side), much faster.
     """
-    img = _decode(read_image_bytes(source), max_pixels)
+    img = _decode(read_image_bytes(source), max_pixels, draft_size)
     return to_rgb(_apply_orientation(img))
 
 
@@ -267,9 +283,14 @@ def load_rgb_array(
     """Like :func:`load_rgb`, as a uint8 array of shape (H, W, 3).
 
     size: None keeps the image size; an int resizes to size x size; a (width, height) tuple
-    resizes to that (bilinear, antialiased).
+    resizes to that (bilinear, antialiased). A JPEG at least twice the target side is
+    decoded at reduced scale first (see :func:`load_rgb`), then resized to the exact size.
     """
-    img = load_rgb(source, max_pixels=max_pixels)
+    draft = None
+    if size is not None:
+        # Square target, so EXIF rotation does not matter; a tuple asks for its larger side.
+        draft = int(size) if isinstance(size, int) else int(max(size))
+    img = load_rgb(source, max_pixels=max_pixels, draft_size=draft)
     if size is not None:
         width, height = (size, size) if isinstance(size, int) else size
         if img.size != (width, height):

@@ -4,7 +4,7 @@ When the backbone is frozen and there is no augmentation, a backbone maps each i
 same features in every epoch and every fold. They are computed once and kept under
 ``paths.cache_dir(home)/features/<key>/``, where the key names everything the features
 depend on: backbone and its options, weights identity (file hash, 'imagenet'), input size,
-preprocessing, pooling and the Keras version. Inside, each computation appends one
+preprocessing, pooling, the Keras version and how images are decoded. Inside, each computation appends one
 ``part-*.npz`` (sha256 -> vector), written to a temporary name and renamed, so concurrent
 writers and interrupted runs never leave a half file behind.
 """
@@ -29,6 +29,7 @@ def feature_key(config: TrainConfig) -> dict:
     """What the pooled features of ``config`` depend on (JSON-able)."""
     import keras
 
+    from glaucoma_core.data.images import DECODE_VERSION
     from glaucoma_core.networks.registry import get_backbone
     from glaucoma_core.networks.weights import weights_identity
 
@@ -41,6 +42,7 @@ def feature_key(config: TrainConfig) -> dict:
         "preprocess": spec.preprocess,
         "pooling": config.head_pooling,
         "keras": keras.__version__,
+        "decode": DECODE_VERSION,
     }
 
 

@@ -147,3 +147,56 @@ def test_other_decoders_are_not_used():
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
     with pytest.raises(ImageProblem, match="not an image"):
         load_rgb(eps)
+
+
+# --- reduced-scale JPEG decoding (draft) -----------------------------------------------------
+
+
+def _smooth_jpeg(width: int, height: int, **kwargs) -> bytes:
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], -1)
+    return _encode(Image.fromarray(rgb.astype(np.uint8), "RGB"), "JPEG", quality=95, **kwargs)
+
+
+def test_large_jpeg_is_decoded_at_reduced_scale_to_the_right_size(monkeypatch):
+    data = _smooth_jpeg(1024, 768)
+    drafted = []
+    from PIL import JpegImagePlugin
+
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        result = original(self, mode, size)
+        drafted.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    array = load_rgb_array(data, 128)
+    assert array.shape == (128, 128, 3) and array.dtype == np.uint8
+    assert drafted == [(256, 192)]  # 1/4 scale: the smallest that keeps both sides >= 128
+    # Same picture as a full decode and resize, up to the decoder's rounding.
+    full = np.asarray(Image.open(io.BytesIO(data)).convert("RGB").resize((128, 128), Image.Resampling.BILINEAR))
+    assert np.abs(array.astype(int) - full.astype(int)).mean() < 3
+    # Small images and no target size: full decode, no draft.
+    drafted.clear()
+    load_rgb_array(_smooth_jpeg(200, 200), 128)
+    load_rgb_array(data)
+    assert drafted == []
+
+
+def test_reduced_scale_keeps_exif_orientation_and_refuses_truncation():
+    y, x = np.mgrid[0:256, 0:512]
+    rgb = np.stack([x % 256, np.zeros_like(x), np.zeros_like(x)], -1).astype(np.uint8)  # red grows with x
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    data = _encode(Image.fromarray(rgb, "RGB"), "JPEG", quality=95, exif=exif.tobytes())
+    plain = load_rgb(data)
+    assert plain.size == (256, 512)
+    small = load_rgb_array(data, (32, 64))
+    assert small.shape == (64, 32, 3)
+    full = np.asarray(plain.resize((32, 64), Image.Resampling.BILINEAR))
+    assert np.abs(small.astype(int) - full.astype(int)).mean() < 6
+    big = _smooth_jpeg(1024, 768)
+    with pytest.raises(ImageProblem) as caught:
+        load_rgb_array(big[: len(big) // 2], 128)
+    assert "truncated" in caught.value.reason.lower()
