@@ -7,6 +7,7 @@ the two ways out. A weights file of another network is refused with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -161,6 +162,32 @@ def _reference_key(spec, input_size: int, weights, options: dict) -> tuple:
     return (spec.name, int(input_size), json.dumps(options, sort_keys=True, default=str), identity)
 
 
+@contextlib.contextmanager
+def _random_state_kept():
+    """Leave Python's, NumPy's and Keras' global random state as they were.
+
+    Building the reference draws random initial values (then overwritten by the loaded
+    weights); whether it is built or served from memory must not change what the model built
+    afterwards (the head's initial weights) draws.
+    """
+    import random
+
+    import numpy as np
+    from keras.src.backend.common import global_state
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    generator = global_state.get_global_attribute("global_seed_generator")
+    generator_state = generator.state.numpy() if generator is not None else None
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        if generator is not None:
+            generator.state.assign(generator_state)
+        global_state.set_global_attribute("global_seed_generator", generator)
+
+
 def reference_weights(spec, input_size: int, weights, options: dict) -> list:
     """Weights of the reference backbone (see :func:`build_reference_backbone`), one list of
     arrays per weighted layer, in layer order; cached in memory per (backbone, size, options,
@@ -171,7 +198,8 @@ def reference_weights(spec, input_size: int, weights, options: dict) -> list:
     key = _reference_key(spec, input_size, weights, options)
     if key and key in _REFERENCE_WEIGHTS:
         return _REFERENCE_WEIGHTS[key]
-    reference = build_reference_backbone(spec, input_size, weights, options)
+    with _random_state_kept():
+        reference = build_reference_backbone(spec, input_size, weights, options)
     arrays = [layer.get_weights() for layer in reference.layers if layer.weights]
     del reference
     if key:

@@ -113,6 +113,28 @@ def test_feature_cache_path_matches_plain_fit_and_reuses_features(index, tmp_pat
     assert any((tmp_path / "cache" / "features").rglob("part-*.npz"))
 
 
+def test_feature_path_repeats_exactly_whatever_this_process_did_before(index, tmp_path, frozen_weights):
+    # The first call builds the reference backbone and compiles the head; the second serves
+    # both from memory (reset head, zeroed optimizer). Same numbers, same history.
+    from glaucoma_core.networks.weights import clear_reference_weights
+    from glaucoma_core.training import trainer
+
+    clear_reference_weights()
+    trainer._HEADS.clear()
+    config = _frozen(frozen_weights)
+    config.epochs, config.head_dropout = 4, 0.3
+    first = train_fold(config, index, 1, home=tmp_path)
+    second = train_fold(config, index, 1, home=tmp_path)
+    assert trainer._HEADS  # the compiled head was reused
+    np.testing.assert_allclose(second.predictions["probability"], first.predictions["probability"], rtol=1e-6)
+    assert [h["loss"] for h in second.history] == pytest.approx([h["loss"] for h in first.history], rel=1e-6)
+    # A fresh head while the reference weights come from memory: the same initial head as
+    # when the reference had to be built (its random draws leave no trace).
+    trainer._HEADS.clear()
+    third = train_fold(config, index, 1, home=tmp_path)
+    np.testing.assert_allclose(third.predictions["probability"], first.predictions["probability"], rtol=1e-6)
+
+
 def test_fine_tune_phase_continues_the_epoch_count(index, tmp_path, frozen_weights):
     config = _frozen(frozen_weights, fine_tune_epochs=1, fine_tune_layers=5)
     config.epochs = 2
