@@ -21,7 +21,9 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
 ]
 
-EPOCHS = 6
+# Enough epochs (~0.25 s each here) that the first job is still training when the second one
+# starts a few seconds of clicks later: with 6, job 1 finished before job 2 ran.
+EPOCHS = 150
 
 
 @pytest.fixture
@@ -76,7 +78,13 @@ def test_jobs_survive_a_server_restart(small_home, tmp_path):
             wait_for(lambda: len(store.runs()) == 2, timeout=60, what="two runs in the store")
             run_ids = sorted(int(i) for i in store.runs()["id"])
             # Both jobs train (status running) before the server goes down.
-            wait_for(lambda: (store.runs()["status"] == "running").all(), timeout=240, what="both jobs running")
+            def both_running() -> bool:
+                runs = store.runs()
+                ended = runs[~runs["status"].isin(["queued", "running"])]
+                assert ended.empty, f"a job ended before both were running: {ended[['id', 'status', 'epochs_done', 'started_at', 'finished_at', 'created_at']].to_dict('records')}"
+                return bool((runs["status"] == "running").all())
+
+            wait_for(both_running, timeout=240, what="both jobs running")
             pids = [store.run(r)["pid"] for r in run_ids]
 
             stop_server(server, signal.SIGKILL)  # the whole server process group, killed hard
@@ -89,8 +97,8 @@ def test_jobs_survive_a_server_restart(small_home, tmp_path):
             status = {int(r.id): (r.status, r.epochs_done) for r in store.runs().itertuples()}
             if any(s == "running" for s, _ in status.values()):
                 # Live curves resume: without reloading, the page follows the epochs.
-                shown = page.get_by_text("of 6").first.inner_text()
-                wait_for(lambda: page.get_by_text("of 6").first.inner_text() != shown
+                shown = page.get_by_text(f"of {EPOCHS}").first.inner_text()
+                wait_for(lambda: page.get_by_text(f"of {EPOCHS}").first.inner_text() != shown
                          or not (store.runs()["status"] == "running").any(),
                          timeout=240, interval=1, what="the live view to move on")
             wait_for(lambda: (store.runs()["status"] == "finished").all(), timeout=600, interval=2,
