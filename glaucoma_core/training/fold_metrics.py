@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 METRIC_NAMES = ("auc", "accuracy", "sensitivity", "specificity", "f1", "tp", "fp", "tn", "fn", "n")
@@ -24,26 +23,26 @@ def binary_metrics(labels, probabilities, threshold: float = 0.5) -> dict[str, f
         threshold: glaucoma is predicted when probability >= threshold.
 
     Undefined values (AUC with one class only, a rate with an empty denominator) are NaN.
+    The arithmetic is the evaluation module's; this picks the figures a fold records.
     """
-    from sklearn.metrics import roc_auc_score
+    from glaucoma_core.evaluation.metrics import (
+        UndefinedMetricError,
+        auc,
+        confusion_counts,
+        rates_from_counts,
+    )
 
-    y = np.asarray(labels, dtype=int)
-    p = np.asarray(probabilities, dtype=float)
-    if y.shape != p.shape:
-        raise ValueError(f"labels ({y.shape}) and probabilities ({p.shape}) differ in shape")
-    predicted = (p >= threshold).astype(int)
-    tp = int(np.sum((predicted == 1) & (y == 1)))
-    fp = int(np.sum((predicted == 1) & (y == 0)))
-    tn = int(np.sum((predicted == 0) & (y == 0)))
-    fn = int(np.sum((predicted == 0) & (y == 1)))
-    auc = float(roc_auc_score(y, p)) if len(set(y.tolist())) == 2 else math.nan
+    counts = confusion_counts(labels, probabilities, threshold)
+    rates, _ = rates_from_counts(**counts)
+    try:
+        auc_value = auc(labels, probabilities)
+    except UndefinedMetricError:
+        auc_value = math.nan
     return {
-        "auc": auc,
-        "accuracy": _ratio(tp + tn, len(y)),
-        "sensitivity": _ratio(tp, tp + fn),
-        "specificity": _ratio(tn, tn + fp),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-        "tp": tp, "fp": fp, "tn": tn, "fn": fn, "n": int(len(y)),
+        "auc": auc_value,
+        **{name: rates[name] for name in ("accuracy", "sensitivity", "specificity", "f1")},
+        **counts,
+        "n": int(sum(counts.values())),
     }
 
 
@@ -55,7 +54,3 @@ def split_metrics(predictions: pd.DataFrame, threshold: float = 0.5) -> dict[str
         if len(part):
             result[str(split)] = binary_metrics(part["label"], part["probability"], threshold)
     return result
-
-
-def _ratio(numerator: int, denominator: int) -> float:
-    return numerator / denominator if denominator else math.nan
