@@ -12,16 +12,14 @@ import importlib
 import os
 import sys
 
+from glaucoma_core.errors import UserError
+
 COMMAND_MODULES = (
     "glaucoma_core.commands.data_commands",
     "glaucoma_core.commands.demo_commands",
     "glaucoma_core.commands.train_commands",
     "glaucoma_core.commands.eval_commands",
 )
-
-
-class UserError(Exception):
-    """An error caused by input the user can fix; printed without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

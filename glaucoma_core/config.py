@@ -15,19 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from glaucoma_core.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A configuration value that cannot be used.
-
-    Attributes:
-        field: the config field at fault (e.g. ``"learning_rate"``).
-        message: why, in words a user can act on.
-    """
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+__all__ = ["ConfigError", "TrainConfig", "PRESETS", "get_preset", "preset_descriptions"]
 
 
 TRAINABLE = ("head", "last_n", "all")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from glaucoma_core.cli import UserError
+from glaucoma_core.errors import UserError
 
 
 def positive_int(text: str) -> int:

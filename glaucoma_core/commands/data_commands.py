@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from glaucoma_core.cli import UserError
 from glaucoma_core.commands.common import positive_int
+from glaucoma_core.errors import UserError
 
 
 def _fraction(text: str) -> float:

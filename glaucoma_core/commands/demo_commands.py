@@ -6,8 +6,8 @@ import argparse
 import json
 import time
 
-from glaucoma_core.cli import UserError
 from glaucoma_core.commands.common import positive_int
+from glaucoma_core.errors import UserError
 
 # Same values as glaucoma_core.data.demo.DEFAULT_* (kept here so building the parser stays cheap;
 # a test checks they agree).

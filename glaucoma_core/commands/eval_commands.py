@@ -14,8 +14,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from glaucoma_core.cli import UserError
 from glaucoma_core.commands.common import open_store
+from glaucoma_core.errors import UserError
 
 DEFAULT_RESAMPLES = 1000
 

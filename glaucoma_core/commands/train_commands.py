@@ -12,8 +12,8 @@ import math
 import sys
 from pathlib import Path
 
-from glaucoma_core.cli import UserError
 from glaucoma_core.commands.common import open_store
+from glaucoma_core.errors import UserError
 
 EXIT_FAILED, EXIT_CANCELLED = 1, 3
 

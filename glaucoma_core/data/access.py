@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from glaucoma_core.cli import UserError
+from glaucoma_core.errors import UserError
 
 DATA_ROOT_ENV = "GLAUCOMA_DATA_ROOT"
 

@@ -24,7 +24,6 @@ from pathlib import Path
 import pandas as pd
 
 from glaucoma_core import paths
-from glaucoma_core.cli import UserError
 from glaucoma_core.data.fundus_synth import (
     CAMERAS,
     FundusParameters,
@@ -32,6 +31,7 @@ from glaucoma_core.data.fundus_synth import (
     render_fundus,
     sample_parameters,
 )
+from glaucoma_core.errors import UserError
 from glaucoma_core.labels import CLASS_DIR_NAMES, CLASS_NAMES
 
 DEFAULT_N_IMAGES = 400

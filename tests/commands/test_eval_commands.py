@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glaucoma_core.cli import UserError, main
+from glaucoma_core.cli import main
 from glaucoma_core.commands.eval_commands import parse_target
+from glaucoma_core.errors import UserError
 from glaucoma_core.store import RunStore
 from tests.evaluation.test_evaluate_compare import experiment_predictions
 

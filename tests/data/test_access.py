@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from glaucoma_core.cli import UserError
 from glaucoma_core.data.access import UserFacingError, resolve_data_folder
+from glaucoma_core.errors import UserError
 
 
 @pytest.fixture

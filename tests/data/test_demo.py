@@ -15,9 +15,10 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from glaucoma_core import paths
-from glaucoma_core.cli import UserError, main
+from glaucoma_core.cli import main
 from glaucoma_core.data import demo, fundus_synth
 from glaucoma_core.data.fundus_synth import CAMERAS, render_fundus, sample_parameters
+from glaucoma_core.errors import UserError
 
 SMALL = {"n_images": 30, "k": 3, "image_size": 64}
 
