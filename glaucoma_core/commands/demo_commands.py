@@ -46,6 +46,14 @@ def register(subparsers) -> None:
         default=DEFAULT_IMAGE_SIZE,
         help=f"image side in pixels (default {DEFAULT_IMAGE_SIZE})",
     )
+    parser.add_argument(
+        "--style",
+        choices=("disc", "full-field", "disc-crop"),
+        default="disc",
+        help="disc (default): the demo images; full-field: camera-like black-bordered photographs "
+        "(SIZE is their height, e.g. 2000), disc small and off-centre, bright spots; disc-crop: "
+        "disc-centred crops of varying size. Disc positions are in the parameters file",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(func=run_demo_data)
 
@@ -59,7 +67,8 @@ def run_demo_data(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         out = demo.generate_demo_dataset(
-            args.out, n_images=args.images, seed=args.seed, k=args.k, image_size=args.size
+            args.out, n_images=args.images, seed=args.seed, k=args.k, image_size=args.size,
+            style=args.style,
         )
     except demo.DemoDataError:
         raise

@@ -26,9 +26,15 @@ import pandas as pd
 from glaucoma_core import paths
 from glaucoma_core.data.fundus_synth import (
     CAMERAS,
+    STYLES,
+    FullFieldLayout,
     FundusParameters,
+    encode_camera_jpeg,
     encode_jpeg,
+    render_disc_crop,
+    render_full_field,
     render_fundus,
+    sample_full_field,
     sample_parameters,
 )
 from glaucoma_core.errors import UserError
@@ -38,6 +44,10 @@ DEFAULT_N_IMAGES = 400
 DEFAULT_SEED = 0
 DEFAULT_K = 10
 DEFAULT_IMAGE_SIZE = 256
+#: Image style of the demo dataset (see fundus_synth.STYLES): 'disc' (the default demo images),
+#: 'full-field' (black-bordered photographs, the disc small and off-centre, bright spots and
+#: reflections; image_size is the height) or 'disc-crop' (disc-centred crops of varying size).
+DEFAULT_STYLE = "disc"
 PARAMETERS_FILE = "demo_parameters.csv"
 # Images are rendered in a few threads: numpy and Pillow release the GIL for most of the work.
 MAX_THREADS = 4
@@ -84,26 +94,56 @@ def parameters_table(params: list[FundusParameters], image_size: int = DEFAULT_I
     return table[first + [c for c in table.columns if c not in first]]
 
 
+def _layout_columns(layout: FullFieldLayout, style: str) -> dict:
+    row = {
+        "style": style,
+        "n_spots": len(layout.spots),
+        "n_reflections": len(layout.reflections),
+        "illumination_gradient": layout.gradient,
+        "aspect": layout.aspect if style == "full-field" else 1.0,
+    }
+    if style == "disc-crop":
+        row["crop_multiple"] = layout.crop_multiple
+    return row
+
+
 def render_demo_images(
     params: list[FundusParameters],
     folder: str | os.PathLike,
     image_size: int = DEFAULT_IMAGE_SIZE,
     *,
     threads: int | None = None,
+    layouts: list[FullFieldLayout] | None = None,
+    style: str = DEFAULT_STYLE,
 ) -> pd.DataFrame:
     """Render and save ``params`` as JPEGs into ``folder/<normal|abnormal>/``.
 
+    layouts, style: for the 'full-field' and 'disc-crop' styles, one layout per image (from
+    :func:`fundus_synth.sample_full_field`); the photographs are saved with their camera's
+    EXIF, and the table gains where the disc is (``disc_center_x_px``, ``disc_center_y_px``,
+    ``disc_diameter_px``), the field, ``width``, ``height`` and the layout's nuisances.
     Returns the parameters table with ``relpath`` (posix, relative to folder), ``bytes`` and
     ``sha256`` of each file added.
     """
+    if style not in STYLES:
+        raise DemoDataError(f"unknown demo image style {style!r} (one of {', '.join(STYLES)})")
+    if style != "disc" and (layouts is None or len(layouts) != len(params)):
+        raise DemoDataError(f"the {style} style needs one layout per image")
     folder = Path(folder)
     for name in CLASS_DIR_NAMES.values():
         (folder / name).mkdir(parents=True, exist_ok=True)
     table = parameters_table(params, image_size)
+    extra: list[dict] = [{} for _ in params]
 
     def one(i: int) -> tuple[str, int, str]:
         p = params[i]
-        data = encode_jpeg(render_fundus(p, image_size), p.camera)
+        if style == "disc":
+            data = encode_jpeg(render_fundus(p, image_size), p.camera)
+        else:
+            render = render_full_field if style == "full-field" else render_disc_crop
+            pixels, truth = render(p, layouts[i], image_size)
+            extra[i] = {**truth, **_layout_columns(layouts[i], style)}
+            data = encode_camera_jpeg(pixels, p.camera, p.index)
         relpath = f"{CLASS_DIR_NAMES[p.label]}/{table.at[i, 'file']}"
         (folder / relpath).write_bytes(data)
         return relpath, len(data), hashlib.sha256(data).hexdigest()
@@ -115,6 +155,10 @@ def render_demo_images(
     else:
         results = [one(i) for i in range(len(params))]
     table["relpath"], table["bytes"], table["sha256"] = zip(*results, strict=True)
+    if style != "disc":
+        # the square-side pixel sizes of the demo style do not describe these photographs
+        table = table.drop(columns=["disc_radius_px", "cup_radius_px"])
+        table = pd.concat([table, pd.DataFrame(extra)], axis=1)
     return table
 
 
@@ -126,6 +170,7 @@ def generate_demo_dataset(
     k: int = DEFAULT_K,
     image_size: int = DEFAULT_IMAGE_SIZE,
     home: str | os.PathLike | None = None,
+    style: str = DEFAULT_STYLE,
 ) -> Path:
     """Generate the demo dataset into ``out`` (created; must be missing or empty).
 
@@ -135,6 +180,9 @@ def generate_demo_dataset(
         byte-for-byte reproducible; k: number of cross-validation folds (each image is in
         exactly one test fold); image_size: side of the square images in pixels.
     home: workbench home whose scan cache the fold maker may use (default as usual).
+    style: 'disc' (default, the demo images), 'full-field' (camera-like photographs, image_size
+        is their height: 1600-2400 for benchmarks) or 'disc-crop' (disc-centred crops whose
+        side varies 0.8-1.25 x image_size and 2-3.5 disc diameters, independently of the label).
     Returns ``out`` as a Path.
     """
     from glaucoma_core.data.folds import FoldsError, make_folds  # the fold maker lives with the data layer
@@ -144,6 +192,8 @@ def generate_demo_dataset(
         raise DemoDataError(f"{out}: need at least 2 folds, got {k}")
     if n_images < 2 * k:
         raise DemoDataError(f"{out}: need at least {2 * k} images for {k} folds, got {n_images}")
+    if style not in STYLES:
+        raise DemoDataError(f"{out}: unknown image style {style!r} (one of {', '.join(STYLES)})")
     if image_size < 32:
         raise DemoDataError(f"{out}: image size {image_size} is too small (at least 32 pixels)")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -152,7 +202,14 @@ def generate_demo_dataset(
     # the flat set sits beside ``out`` (same file system, so make_folds can hard-link)
     flat = Path(tempfile.mkdtemp(prefix=f".{out.name}.flat-", dir=out.parent))
     try:
-        table = render_demo_images(sample_parameters(n_images, seed), flat, image_size)
+        if style == "disc":
+            table = render_demo_images(sample_parameters(n_images, seed), flat, image_size)
+        else:
+            params, layouts = zip(*sample_full_field(n_images, seed), strict=True)
+            # one big photograph at a time per thread: memory, not CPU, is the limit at 2000 px
+            threads = 2 if image_size > 1024 else None
+            table = render_demo_images(list(params), flat, image_size, threads=threads,
+                                       layouts=list(layouts), style=style)
         try:
             make_folds(flat, out, k=k, seed=seed, valid_fraction=0.1, home=home)
         except FoldsError as exc:
@@ -231,6 +288,7 @@ __all__ = [
     "DEFAULT_K",
     "DEFAULT_N_IMAGES",
     "DEFAULT_SEED",
+    "DEFAULT_STYLE",
     "DemoDataError",
     "PARAMETERS_FILE",
     "ensure_demo_dataset",

@@ -23,6 +23,7 @@ size. Images are drawn for a left eye (disc on the viewer's left) and mirrored f
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from dataclasses import asdict, dataclass
@@ -346,8 +347,19 @@ def _vessel_masks(segments: list[tuple], size: int, supersample: int = 2) -> dic
 # ---------------------------------------------------------------- rendering
 
 
-def render_fundus(p: FundusParameters, image_size: int = 256) -> np.ndarray:
-    """Draw one synthetic fundus photograph: uint8 RGB array of shape (size, size, 3)."""
+def render_fundus(p: FundusParameters, image_size: int = 256, layout: FullFieldLayout | None = None) -> np.ndarray:
+    """Draw one synthetic fundus photograph: uint8 RGB array of shape (size, size, 3).
+
+    layout: the extras of a full-field photograph (bright spots, an illumination gradient,
+    edge reflections; see :func:`render_full_field`); None draws exactly the demo image.
+    """
+    return _render(p, image_size, layout)[0]
+
+
+def _render(p: FundusParameters, image_size: int, layout: FullFieldLayout | None) -> tuple[np.ndarray, tuple]:
+    """The image of :func:`render_fundus` and its field (centre x, centre y, radius) as fractions
+    of the side, before mirroring. The full-field extras draw from their own random stream, so
+    ``layout=None`` gives the demo dataset's pixels unchanged."""
     size = int(image_size)
     cam = CAMERAS[p.camera]
     rng = np.random.default_rng(p.render_seed)
@@ -407,6 +419,8 @@ def render_fundus(p: FundusParameters, image_size: int = 256) -> np.ndarray:
     artery = masks["artery"][..., None]
     albedo = albedo * (1 - vein * np.array([0.24, 0.55, 0.45], np.float32))
     albedo = albedo * (1 - artery * np.array([0.09, 0.40, 0.30], np.float32))
+    if layout is not None:
+        albedo = _add_spots(albedo, layout, x, y)
 
     # illumination: vignetting towards the field edge, one brighter region, slow unevenness
     cx = 0.5 + rng.normal(0, 0.008)
@@ -420,6 +434,10 @@ def render_fundus(p: FundusParameters, image_size: int = 256) -> np.ndarray:
     vignette = 1.0 - cam.vignette * np.clip(r_field, 0, 1) ** 2.4
     uneven = 1.0 + 0.06 * _smooth_noise(rng, size, 4)
     light_map = vignette * (1 + bright) * uneven
+    if layout is not None and layout.gradient:
+        gx, gy = math.cos(layout.gradient_angle), math.sin(layout.gradient_angle)
+        slope = ((x - cx) * gx + (y - cy) * gy) / radius
+        light_map = light_map * np.clip(1.0 + layout.gradient * slope, 0.25, None)
     image = albedo * light_map[..., None]
 
     field = _smoothstep(1.0 + 0.8 / (radius * size), 1.0 - 0.8 / (radius * size), r_field)
@@ -433,6 +451,8 @@ def render_fundus(p: FundusParameters, image_size: int = 256) -> np.ndarray:
     luma = image @ np.array([0.299, 0.587, 0.114], np.float32)
     mean = float((luma * field).sum() / max(field.sum(), 1.0))
     image = image * (cam.brightness * p.exposure / max(mean, 1e-6))
+    if layout is not None:
+        image = _add_reflections(image, layout, r_field, np.arctan2(y - cy, x - cx))
 
     # camera: tint, gamma, sensor noise, black surround
     image = _highlight_rolloff(image * np.array(cam.tint, np.float32)) ** cam.gamma
@@ -444,11 +464,217 @@ def render_fundus(p: FundusParameters, image_size: int = 256) -> np.ndarray:
     img = Image.fromarray(np.ascontiguousarray(out))
     if cam.blur > 0:
         img = img.filter(ImageFilter.GaussianBlur(cam.blur * size / 256))
-    return np.asarray(img)
+    return np.asarray(img), (float(cx), float(cy), float(radius))
 
 
 def encode_jpeg(image: np.ndarray, camera: int) -> bytes:
     """JPEG bytes of ``image`` at the quality of camera ``camera`` (baseline, 4:2:0)."""
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="JPEG", quality=CAMERAS[camera].quality, optimize=False)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- full-field photographs
+#
+# Public glaucoma databases come as full-field photographs (the disc a small bright region
+# left or right of centre inside a black-bordered circle, often with brighter things than the
+# disc: exudates, the nerve-fibre sheen, reflections at the field edge) or as disc-centred
+# crops of varying size. These styles draw both from the same label model (same labels, cup-to-
+# disc ratios and notches as the demo images of the same seed), with the disc's position and
+# diameter known per image, so a disc locator can be measured.
+
+#: Image styles of the generator: the demo images, full-field photographs, disc-centred crops.
+STYLES = ("disc", "full-field", "disc-crop")
+
+
+@dataclass(frozen=True)
+class FullFieldLayout:
+    """What a full-field photograph adds to :class:`FundusParameters`.
+
+    spots: exudate-like bright spots ``(x, y, radius, gain)`` in fractions of the square side
+        (left-eye coordinates), gain > 1 makes them brighter than the pale cup.
+    reflections: crescent-shaped reflections at the field edge ``(angle, half_width, strength)``
+        (radians, radians, added brightness 0..1).
+    gradient, gradient_angle: illumination falls linearly across the field by ``gradient``
+        per field radius along ``gradient_angle`` (radians).
+    aspect: width over height of the saved photograph (the square field is padded with black).
+    crop_multiple: disc-crop style only: crop side in disc diameters.
+    crop_scale: disc-crop style only: output side as a multiple of the requested image size.
+    """
+
+    spots: tuple[tuple[float, float, float, float], ...] = ()
+    reflections: tuple[tuple[float, float, float], ...] = ()
+    gradient: float = 0.0
+    gradient_angle: float = 0.0
+    aspect: float = 1.0
+    crop_multiple: float = 0.0
+    crop_scale: float = 1.0
+
+
+def sample_full_field(n_images: int, seed: int = 0, *, spot_probability: float = 0.5,
+                      reflection_probability: float = 0.4) -> list[tuple[FundusParameters, FullFieldLayout]]:
+    """Parameters of ``n_images`` full-field photographs, deterministic for ``seed``.
+
+    Labels, cup-to-disc ratios, notches, cameras, eyes and exposures are those of
+    :func:`sample_parameters` with the same seed (same class rules); the geometry is that of a
+    45-degree photograph: disc diameter 7-14 % of the square side, disc centre 17-36 % from the
+    nasal side and up to 12 % above or below the middle, fovea 2.3-3 disc diameters temporal.
+    spot_probability / reflection_probability: share of images with exudate-like spots / edge
+    reflections (drawn independently of the label, as is everything but the optic nerve head).
+    """
+    base = sample_parameters(n_images, seed)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 20261202]))
+    out = []
+    for p in base:
+        disc_radius = float(rng.uniform(0.035, 0.07))
+        disc_x = float(rng.uniform(0.17, 0.36))
+        disc_y = float(0.5 + rng.uniform(-0.12, 0.12))
+        fovea_dist = float(rng.uniform(2.3, 3.0) * 2 * disc_radius)
+        geometry = dataclasses.replace(
+            p,
+            disc_radius=round(disc_radius, 5),
+            disc_x=round(disc_x, 5),
+            disc_y=round(disc_y, 5),
+            fovea_x=round(disc_x + fovea_dist, 5),
+            fovea_y=round(disc_y + float(rng.normal(0.02, 0.012)), 5),
+        )
+        spots = []
+        if rng.random() < spot_probability:
+            # a cluster of small exudate-like spots around a point of the posterior pole
+            sx = float(rng.uniform(0.35, 0.8))
+            sy = float(rng.uniform(0.3, 0.7))
+            for _ in range(int(rng.integers(2, 9))):
+                spots.append((
+                    round(sx + float(rng.normal(0, 0.04)), 5),
+                    round(sy + float(rng.normal(0, 0.04)), 5),
+                    round(float(rng.uniform(0.003, 0.012)), 5),
+                    round(float(rng.uniform(1.1, 1.5)), 4),
+                ))
+        reflections = []
+        if rng.random() < reflection_probability:
+            for _ in range(int(rng.integers(1, 3))):
+                reflections.append((round(float(rng.uniform(-math.pi, math.pi)), 4),
+                                    round(float(rng.uniform(0.3, 0.8)), 4),
+                                    round(float(rng.uniform(0.25, 0.6)), 4)))
+        layout = FullFieldLayout(
+            spots=tuple(spots),
+            reflections=tuple(reflections),
+            gradient=round(float(rng.uniform(0.0, 0.45)), 4),
+            gradient_angle=round(float(rng.uniform(-math.pi, math.pi)), 4),
+            aspect=float(rng.choice([1.0, 1.25, 1.5])),
+            crop_multiple=round(float(rng.uniform(2.0, 3.5)), 4),
+            crop_scale=round(float(rng.uniform(0.8, 1.25)), 4),
+        )
+        out.append((geometry, layout))
+    return out
+
+
+def _add_spots(albedo: np.ndarray, layout: FullFieldLayout, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Paint the layout's exudate-like spots (yellow-white, sharp-edged) onto the albedo."""
+    colour = np.array([1.0, 0.93, 0.62], np.float32)
+    for sx, sy, radius, gain in layout.spots:
+        d = np.sqrt((x - sx) ** 2 + (y - sy) ** 2) / radius
+        a = _smoothstep(1.15, 0.7, d)[..., None]
+        albedo = albedo * (1 - a) + colour * gain * a
+    return albedo
+
+
+def _add_reflections(image: np.ndarray, layout: FullFieldLayout, r_field: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Add whitish crescent reflections just inside the field edge (brighter than the disc)."""
+    colour = np.array([0.95, 1.0, 1.05], np.float32)
+    for angle, half_width, strength in layout.reflections:
+        delta = np.angle(np.exp(1j * (theta - angle)))
+        band = np.exp(-(((r_field - 0.9) / 0.06) ** 2)) * np.exp(-0.5 * (delta / half_width) ** 2)
+        image = image + (strength * band)[..., None] * colour
+    return image
+
+
+def _truth(p: FundusParameters, field: tuple, side: int, pad: int) -> dict:
+    """Where the disc and the field are in the saved photograph, in pixels."""
+    disc_x = p.disc_x if p.eye == "OS" else 1.0 - p.disc_x
+    cx, cy, radius = field
+    field_x = cx if p.eye == "OS" else 1.0 - cx
+    return {
+        "disc_center_x_px": round(disc_x * side + pad, 2),
+        "disc_center_y_px": round(p.disc_y * side, 2),
+        "disc_diameter_px": round(2 * p.disc_radius * side, 2),
+        "field_center_x_px": round(field_x * side + pad, 2),
+        "field_center_y_px": round(cy * side, 2),
+        "field_radius_px": round(radius * side, 2),
+    }
+
+
+def render_full_field(p: FundusParameters, layout: FullFieldLayout, height: int) -> tuple[np.ndarray, dict]:
+    """A full-field photograph ``height`` pixels high and ``aspect`` times as wide.
+
+    Returns (uint8 RGB array (height, width, 3), truth) where truth gives the disc centre and
+    (horizontal) diameter and the field centre and radius in pixels of the returned array.
+    """
+    side = int(height)
+    square, field = _render(p, side, layout)
+    width = max(side, int(round(side * layout.aspect)))
+    pad = (width - side) // 2
+    out = np.zeros((side, width, 3), np.uint8)
+    out[:, pad : pad + side] = square
+    truth = _truth(p, field, side, pad)
+    truth.update(width=width, height=side)
+    return out, truth
+
+
+#: Largest square a disc crop is cut from (memory: about 0.3 GB of float32 work arrays).
+MAX_RENDER_SIDE = 4096
+
+
+def render_disc_crop(p: FundusParameters, layout: FullFieldLayout, image_size: int) -> tuple[np.ndarray, dict]:
+    """A disc-centred crop: side ``crop_multiple`` disc diameters, ``crop_scale * image_size`` px.
+
+    The full field is rendered large enough for the crop to need no upsampling (up to
+    MAX_RENDER_SIDE), cut around the disc (black beyond the photograph) and resized.
+    Returns (uint8 RGB array (s, s, 3), truth) as :func:`render_full_field`.
+    """
+    out_side = max(32, int(round(image_size * layout.crop_scale)))
+    crop_frac = layout.crop_multiple * 2 * p.disc_radius
+    side = int(min(MAX_RENDER_SIDE, max(out_side, math.ceil(out_side / crop_frac))))
+    square, field = _render(p, side, layout)
+    truth = _truth(p, field, side, 0)
+    half = crop_frac * side / 2
+    box = (truth["disc_center_x_px"] - half, truth["disc_center_y_px"] - half,
+           truth["disc_center_x_px"] + half, truth["disc_center_y_px"] + half)
+    crop = Image.fromarray(square).resize((out_side, out_side), Image.BILINEAR, box=box,
+                                           reducing_gap=None)
+    # pixels beyond the rendered square: black, like the camera's surround
+    arr = np.asarray(crop).copy()
+    scale = out_side / (2 * half)
+    lo = [int(math.ceil(max(0.0, -b) * scale)) for b in box[:2]]
+    hi = [out_side - int(math.ceil(max(0.0, b - side) * scale)) for b in box[2:]]
+    mask = np.zeros((out_side, out_side), bool)
+    mask[lo[1] : hi[1], lo[0] : hi[0]] = True
+    arr[~mask] = 0
+    c = out_side / 2
+    return arr, {
+        "disc_center_x_px": round(c, 2),
+        "disc_center_y_px": round(c, 2),
+        "disc_diameter_px": round(out_side / layout.crop_multiple, 2),
+        "field_center_x_px": round((truth["field_center_x_px"] - box[0]) * scale, 2),
+        "field_center_y_px": round((truth["field_center_y_px"] - box[1]) * scale, 2),
+        "field_radius_px": round(truth["field_radius_px"] * scale, 2),
+        "width": out_side,
+        "height": out_side,
+    }
+
+
+def encode_camera_jpeg(image: np.ndarray, camera: int, index: int = 0) -> bytes:
+    """JPEG bytes the way camera ``camera`` saves a photograph: its quality, 4:2:0, and EXIF
+    (make, model, software, a capture time derived from ``index``, orientation 1)."""
+    cam = CAMERAS[camera]
+    exif = Image.Exif()
+    exif[0x010F] = "Synthetic Fundus Co."  # Make
+    exif[0x0110] = cam.name  # Model
+    exif[0x0131] = "glaucoma_core fundus_synth"  # Software
+    seconds = 9 * 3600 + 97 * int(index)
+    exif[0x0132] = f"2026:01:{1 + (seconds // 86400) % 28:02d} {(seconds // 3600) % 24:02d}:{(seconds // 60) % 60:02d}:{seconds % 60:02d}"
+    exif[0x0112] = 1  # Orientation: as stored
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=cam.quality, optimize=False,
+                                subsampling="4:2:0", exif=exif.tobytes())
     return buf.getvalue()

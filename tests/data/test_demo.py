@@ -309,3 +309,81 @@ def test_command_defaults_match_the_generator():
     assert demo_commands.DEFAULT_SEED == demo.DEFAULT_SEED
     assert demo_commands.DEFAULT_K == demo.DEFAULT_K
     assert demo_commands.DEFAULT_IMAGE_SIZE == demo.DEFAULT_IMAGE_SIZE
+
+
+# ---------------------------------------------------------------- full-field and disc-crop styles
+
+
+def test_full_field_parameters_keep_the_label_model_and_vary_the_geometry():
+    base = sample_parameters(200, seed=4)
+    full = fundus_synth.sample_full_field(200, seed=4)
+    assert [p.label for p, _ in full] == [p.label for p in base]
+    assert [p.cdr for p, _ in full] == [p.cdr for p in base]
+    assert [p.notch_depth for p, _ in full] == [p.notch_depth for p in base]
+    assert full == fundus_synth.sample_full_field(200, seed=4)
+    discs = np.array([p.disc_radius for p, _ in full])
+    xs = np.array([p.disc_x for p, _ in full])
+    assert discs.min() < 0.045 and discs.max() > 0.06  # varied disc size, far below the demo's 0.118
+    assert xs.min() < 0.2 and xs.max() > 0.33
+    labels = [p.label for p, _ in full]
+    for values in (discs, xs, [len(lay.spots) for _, lay in full], [lay.gradient for _, lay in full],
+                   [lay.crop_multiple for _, lay in full], [lay.crop_scale for _, lay in full]):
+        assert abs(roc_auc_score(labels, values) - 0.5) <= 0.12  # label-blind nuisances
+    assert any(lay.spots for _, lay in full) and any(lay.reflections for _, lay in full)
+
+
+def test_full_field_photograph_has_its_disc_where_the_truth_says_and_brighter_spots():
+    items = fundus_synth.sample_full_field(12, seed=0, spot_probability=1.0, reflection_probability=0.0)
+    p, layout = items[0]
+    img, truth = fundus_synth.render_full_field(p, layout, 240)
+    assert img.shape == (240, truth["width"], 3) and truth["width"] == round(240 * layout.aspect)
+    # black surround beyond the field, at the corners and (padded photographs) the sides
+    assert img[:3, :3].max() < 20 and img[-3:, -3:].max() < 20
+    cx, cy, d = truth["disc_center_x_px"], truth["disc_center_y_px"], truth["disc_diameter_px"]
+    disc = img[int(cy) - 2 : int(cy) + 3, int(cx) - 2 : int(cx) + 3].astype(float).mean()
+    fx, fy = int(truth["field_center_x_px"]), int(truth["field_center_y_px"])
+    field = img[fy - 15 : fy + 15, fx - 15 : fx + 15].astype(float).mean()
+    assert disc > 1.3 * field
+    assert 0.06 * 240 <= d <= 0.15 * 240
+    # away from the disc, the spots are brighter than the disc on average
+    yy, xx = np.mgrid[:240, : truth["width"]]
+    dist = np.hypot(xx - cx, yy - cy)
+    brightness = img.astype(float).sum(-1)
+    assert brightness[dist > 1.5 * d].max() > brightness[dist < d / 2].mean()
+
+
+def test_disc_crop_style_centres_the_disc_at_a_label_blind_size():
+    items = fundus_synth.sample_full_field(6, seed=2)
+    p, layout = items[1]
+    img, truth = fundus_synth.render_disc_crop(p, layout, 96)
+    side = img.shape[0]
+    assert img.shape == (side, side, 3) and side == max(32, round(96 * layout.crop_scale))
+    assert truth["disc_diameter_px"] == pytest.approx(side / layout.crop_multiple, abs=0.01)
+    c = side // 2
+    centre = img[c - 2 : c + 3, c - 2 : c + 3].astype(float).mean()
+    assert centre > 1.25 * img[:, : side // 8].astype(float).mean()
+
+
+def test_full_field_demo_dataset_records_disc_positions_and_exif(tmp_path):
+    out = demo.generate_demo_dataset(tmp_path / "ff", n_images=12, k=2, image_size=96, style="full-field")
+    table = pd.read_csv(out / demo.PARAMETERS_FILE)
+    for column in ("disc_center_x_px", "disc_center_y_px", "disc_diameter_px", "field_radius_px", "width",
+                   "height", "n_spots", "style"):
+        assert column in table, column
+    assert set(table["style"]) == {"full-field"}
+    first = sorted(out.glob("fold_01/test/*/*.jpg"))[0]
+    with Image.open(first) as img:
+        exif = img.getexif()
+        assert exif[0x0110] in {c.name for c in CAMERAS} and exif[0x0112] == 1
+        row = table[table["file"] == first.name].iloc[0]
+        assert img.size == (row["width"], row["height"])
+    with pytest.raises(UserError):
+        demo.generate_demo_dataset(tmp_path / "bad", n_images=12, k=2, image_size=96, style="wide")
+
+
+def test_demo_data_command_has_a_style_option(tmp_path, capsys):
+    out = tmp_path / "crops"
+    assert main(["demo-data", str(out), "--images", "8", "--k", "2", "--size", "48", "--style", "disc-crop",
+                 "--json"]) == 0
+    table = pd.read_csv(out / demo.PARAMETERS_FILE)
+    assert set(table["style"]) == {"disc-crop"} and table["width"].nunique() > 1
