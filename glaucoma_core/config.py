@@ -1,23 +1,38 @@
 """TrainConfig: everything that decides how one model is trained, as one JSON-able dataclass.
 
-A config is built from a preset (:func:`get_preset`), a JSON file (:meth:`TrainConfig.from_json`)
-and ``--set key=value`` overrides (:meth:`TrainConfig.with_overrides`), then checked by
+Every field is declared once, below, with :func:`~glaucoma_core.settings.setting_field`: its
+type, default, group, help and range or choices. That declaration alone drives reading JSON and
+``--set key=value`` strings (:meth:`TrainConfig.from_dict`, :meth:`TrainConfig.with_overrides`),
+the check of each field (:meth:`TrainConfig.validate`, then a short list of rules that involve
+several fields), listings (:func:`describe_fields`) and the app's form
+(``app_pages/_components/config_form.py``). Backbone options (``backbone_options``) are declared
+and checked by each backbone in the registry (:mod:`glaucoma_core.networks`); this module asks
+the registry and the registry never imports this module.
+
+A config is built from a preset (:func:`get_preset`), a JSON file (:meth:`TrainConfig.from_json`,
+UTF-8 or UTF-16 with or without a byte-order mark) and overrides, then checked by
 :meth:`TrainConfig.validate`, which raises :class:`ConfigError` naming the field at fault.
 Importing this module does not import TensorFlow (only validating a weights *file* does).
 """
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from glaucoma_core.errors import ConfigError
+from glaucoma_core.networks.registry import get_backbone, list_backbones
+from glaucoma_core.settings import Setting, is_number, parse_text, setting_field, settings_of
 
-__all__ = ["ConfigError", "TrainConfig", "PRESETS", "get_preset", "preset_descriptions"]
+__all__ = ["ConfigError", "FIELDS", "PRESETS", "TrainConfig", "describe_fields", "get_preset",
+           "preset_descriptions"]
 
 
 TRAINABLE = ("head", "last_n", "all")
@@ -29,77 +44,172 @@ SWITCHES = ("auto", "on", "off")
 MONITORS = ("val_loss", "val_auc", "val_accuracy", "val_f1", "val_sensitivity", "val_specificity",
             "loss", "auc", "accuracy", "f1")
 
+GROUPS = ("Network", "Head", "Optimiser", "Schedule", "Training loop", "Loss", "Augmentation",
+          "Frozen backbone and fine-tuning", "Reproducibility and device")
+"""The groups of fields, in the order listings and the form show them."""
+
+MAX_EPOCHS = 100_000
+MAX_LAYERS = 100_000
+MAX_CONFIG_BYTES = 1 << 20
+"""The largest configuration file read (a JSON of every field is about 1.5 KB)."""
+
+_SWITCH = {True: "on", False: "off"}  # mixed_precision=true reads as "on"
+
+
+def _class_weight_convert(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip().lower()
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}
+    return value
+
+
+def _class_weight_problem(value: Any) -> str | None:
+    if value in (None, "", "none", "balanced"):
+        return None
+    usage = "must be none, 'balanced' or {0: weight, 1: weight} with finite weights in [0, 1000]"
+    if not isinstance(value, dict) or not value or {str(k) for k in value} - {"0", "1"}:
+        return f"{usage}, got {value!r}"
+    weights = list(value.values())
+    if not all(is_number(w) and 0 <= w <= 1000 for w in weights):  # NaN fails both comparisons
+        return f"{usage}, got {value!r}"
+    if not any(w > 0 for w in weights):
+        return f"at least one class weight must be > 0, got {value!r}"
+    return None
+
+
+def _weights_problem(value: Any) -> str | None:
+    if "\x00" in value:
+        return "a file path cannot contain a NUL character"
+    return None
+
 
 @dataclass
 class TrainConfig:
-    """How to train one classifier. Field groups follow the prefixes of their names.
+    """How to train one classifier: one declared field per setting (see each field's ``help``,
+    or :func:`describe_fields`), grouped as in :data:`GROUPS`.
 
-    Network: ``backbone`` (registry name), ``backbone_options`` (e.g. ``{"alpha": 0.35}``),
-    ``input_size`` (pixels; None = the backbone's default), ``weights`` ('imagenet' | 'none' |
-    path to a weights file), ``trainable`` ('head': backbone frozen | 'last_n': the last
-    ``trainable_layers`` backbone layers | 'all'; frozen BatchNorm layers always run in inference
-    mode). Head: ``head_pooling`` ('avg' | 'max' | 'flatten'), ``head_dropout``,
-    ``head_dense_units`` (0 = no hidden layer). Optimiser: ``optimizer`` ('adam' | 'adamw' | 'sgd'),
-    ``learning_rate``, ``momentum`` (SGD), ``weight_decay`` (AdamW), ``lr_schedule`` ('constant' |
-    'cosine' with ``lr_warmup_epochs`` | 'plateau' with ``lr_plateau_factor``/``lr_plateau_patience``).
-    Loop: ``batch_size``, ``epochs``, ``early_stopping`` with ``early_stopping_monitor``,
-    ``early_stopping_patience``, ``early_stopping_restore_best``. Loss: ``loss``
-    ('categorical_crossentropy' | 'binary_crossentropy' | 'focal' with ``focal_gamma``),
-    ``class_weight`` (None | 'balanced' | {0: w0, 1: w1}). Augmentation (all off = none):
-    ``augment_hflip``, ``augment_vflip``, ``augment_rotation`` (degrees), ``augment_zoom``
-    (fraction), ``augment_brightness``, ``augment_contrast`` (fractions). Frozen fast path:
-    ``feature_cache`` (use cached backbone features when nothing in the backbone trains and
-    augmentation is off). Optional fine-tuning after a frozen phase: ``fine_tune_epochs``,
-    ``fine_tune_layers`` (last backbone layers unfrozen), ``fine_tune_learning_rate``.
-    Reproducibility and device: ``seed``, ``mixed_precision`` and ``xla`` ('auto' = on with a GPU).
+    Derived values: :meth:`resolved_input_size`, :meth:`resolved_backbone_options`,
+    :attr:`augmentation_on`, :attr:`backbone_frozen`, :attr:`uses_feature_cache`,
+    :meth:`class_weight_map`.
     """
 
-    backbone: str = "small_cnn"
-    backbone_options: dict = field(default_factory=dict)
-    input_size: int | None = None
-    weights: str = "none"
-    trainable: str = "all"
-    trainable_layers: int = 0
+    # ---- Network --------------------------------------------------------------------------
+    backbone: str = setting_field(
+        "small_cnn", choices=list_backbones, group="Network",
+        help="Registered network that extracts the image features.")
+    backbone_options: dict = setting_field(
+        {}, group="Network",
+        help='Options of the backbone as JSON, e.g. {"alpha": 0.35} for MobileNetV2 (each backbone '
+        "declares and checks its own; unset ones take the backbone's defaults).")
+    input_size: int | None = setting_field(
+        None, "int", nullable=True, low=1, high=2048, group="Network",
+        help="Side of the square input in pixels; empty = the backbone's default size.")
+    weights: str = setting_field(
+        "none", "str", check=_weights_problem, group="Network",
+        help="'imagenet', 'none' (random start) or the path of a local weights file of this backbone.")
+    trainable: str = setting_field(
+        "all", choices=TRAINABLE, group="Network",
+        help="head: backbone frozen · last_n: the last trainable_layers backbone layers train · all. "
+        "Frozen BatchNorm layers always run in inference mode.")
+    trainable_layers: int = setting_field(
+        0, low=0, high=MAX_LAYERS, group="Network",
+        help="With trainable=last_n: how many of the last backbone layers train.")
 
-    head_pooling: str = "avg"
-    head_dropout: float = 0.2
-    head_dense_units: int = 0
+    # ---- Head -----------------------------------------------------------------------------
+    head_pooling: str = setting_field(
+        "avg", choices=POOLING, group="Head", help="How the last feature map becomes one vector.")
+    head_dropout: float = setting_field(
+        0.2, low=0.0, high=1.0, high_open=True, group="Head", help="Dropout rate before the output layer.")
+    head_dense_units: int = setting_field(
+        0, low=0, high=65536, group="Head", help="Units of a hidden ReLU layer in the head; 0 = none.")
 
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    lr_schedule: str = "constant"
-    lr_warmup_epochs: int = 0
-    lr_plateau_factor: float = 0.5
-    lr_plateau_patience: int = 3
+    # ---- Optimiser ------------------------------------------------------------------------
+    optimizer: str = setting_field(
+        "adam", choices=OPTIMIZERS, group="Optimiser", help="adam, adamw (with weight_decay) or sgd (with momentum).")
+    learning_rate: float = setting_field(
+        1e-3, low=0.0, low_open=True, high=10.0, fmt="%.2e", group="Optimiser",
+        help="Initial learning rate of the main phase.")
+    momentum: float = setting_field(
+        0.9, low=0.0, high=1.0, high_open=True, group="Optimiser", help="SGD momentum.")
+    weight_decay: float = setting_field(
+        1e-4, low=0.0, high=1.0, fmt="%.2e", group="Optimiser", help="AdamW decoupled weight decay.")
 
-    batch_size: int = 32
-    epochs: int = 20
-    early_stopping: bool = True
-    early_stopping_monitor: str = "val_loss"
-    early_stopping_patience: int = 5
-    early_stopping_restore_best: bool = True
+    # ---- Schedule -------------------------------------------------------------------------
+    lr_schedule: str = setting_field(
+        "constant", choices=SCHEDULES, group="Schedule",
+        help="constant · cosine decay (after lr_warmup_epochs of linear warm-up) · plateau: multiply by "
+        "lr_plateau_factor after lr_plateau_patience epochs without improvement.")
+    lr_warmup_epochs: int = setting_field(
+        0, low=0, high=MAX_EPOCHS, group="Schedule", help="Linear warm-up epochs of the cosine schedule.")
+    lr_plateau_factor: float = setting_field(
+        0.5, low=0.0, high=1.0, low_open=True, high_open=True, group="Schedule",
+        help="Factor applied to the learning rate on a plateau.")
+    lr_plateau_patience: int = setting_field(
+        3, low=0, high=MAX_EPOCHS, group="Schedule", help="Epochs without improvement before the plateau step.")
 
-    loss: str = "categorical_crossentropy"
-    focal_gamma: float = 2.0
-    class_weight: Any = None
+    # ---- Training loop --------------------------------------------------------------------
+    batch_size: int = setting_field(
+        32, low=1, high=1 << 20, group="Training loop",
+        help="Images per step; at most the number of training images of the fold.")
+    epochs: int = setting_field(20, low=1, high=MAX_EPOCHS, group="Training loop", help="Epochs of the main phase.")
+    early_stopping: bool = setting_field(
+        True, group="Training loop", help="Stop when early_stopping_monitor stops improving.")
+    early_stopping_monitor: str = setting_field(
+        "val_loss", choices=MONITORS, group="Training loop", help="Metric watched by early stopping.")
+    early_stopping_patience: int = setting_field(
+        5, low=0, high=MAX_EPOCHS, group="Training loop", help="Epochs without improvement before stopping.")
+    early_stopping_restore_best: bool = setting_field(
+        True, group="Training loop", help="Keep the weights of the best epoch rather than the last.")
 
-    augment_hflip: bool = False
-    augment_vflip: bool = False
-    augment_rotation: float = 0.0
-    augment_zoom: float = 0.0
-    augment_brightness: float = 0.0
-    augment_contrast: float = 0.0
+    # ---- Loss -----------------------------------------------------------------------------
+    loss: str = setting_field(
+        "categorical_crossentropy", choices=LOSSES, group="Loss",
+        help="categorical_crossentropy, binary_crossentropy (on P(glaucoma)) or focal (with focal_gamma).")
+    focal_gamma: float = setting_field(
+        2.0, low=0.0, high=10.0, group="Loss", help="Focusing parameter of the focal loss (0 = cross-entropy).")
+    class_weight: Any = setting_field(
+        None, "any", nullable=True, convert=_class_weight_convert, check=_class_weight_problem, group="Loss",
+        help='none, balanced (inverse class frequency of the training split), or JSON such as {"0": 1, "1": 2}.')
 
-    feature_cache: bool = True
-    fine_tune_epochs: int = 0
-    fine_tune_layers: int = 0
-    fine_tune_learning_rate: float = 1e-4
+    # ---- Augmentation (all off = none) ----------------------------------------------------
+    augment_hflip: bool = setting_field(False, group="Augmentation", help="Random horizontal flips.")
+    augment_vflip: bool = setting_field(False, group="Augmentation", help="Random vertical flips.")
+    augment_rotation: float = setting_field(
+        0.0, low=0.0, high=180.0, group="Augmentation", help="Largest random rotation in degrees.")
+    augment_zoom: float = setting_field(
+        0.0, low=0.0, high=1.0, high_open=True, group="Augmentation", help="Largest random zoom, as a fraction.")
+    augment_brightness: float = setting_field(
+        0.0, low=0.0, high=1.0, high_open=True, group="Augmentation",
+        help="Largest random brightness change, as a fraction.")
+    augment_contrast: float = setting_field(
+        0.0, low=0.0, high=1.0, high_open=True, group="Augmentation",
+        help="Largest random contrast change, as a fraction.")
 
-    seed: int = 0
-    mixed_precision: str = "auto"
-    xla: str = "auto"
+    # ---- Frozen backbone and fine-tuning --------------------------------------------------
+    feature_cache: bool = setting_field(
+        True, group="Frozen backbone and fine-tuning",
+        help="With a frozen backbone and no augmentation, compute backbone features once and train the head only.")
+    fine_tune_epochs: int = setting_field(
+        0, low=0, high=MAX_EPOCHS, group="Frozen backbone and fine-tuning",
+        help="Epochs of an optional fine-tuning phase after the main one; 0 = none.")
+    fine_tune_layers: int = setting_field(
+        0, low=0, high=MAX_LAYERS, group="Frozen backbone and fine-tuning",
+        help="Last backbone layers unfrozen for fine-tuning.")
+    fine_tune_learning_rate: float = setting_field(
+        1e-4, low=0.0, low_open=True, high=10.0, fmt="%.2e", group="Frozen backbone and fine-tuning",
+        help="Learning rate of the fine-tuning phase.")
+
+    # ---- Reproducibility and device -------------------------------------------------------
+    seed: int = setting_field(
+        0, low=0, high=2**32 - 1, group="Reproducibility and device",
+        help="Seed of every random choice (initial weights, shuffling, augmentation, dropout).")
+    mixed_precision: str = setting_field(
+        "auto", choices=SWITCHES, aliases=_SWITCH, group="Reproducibility and device",
+        help="float16 compute with a float32 head: auto = on with a GPU.")
+    xla: str = setting_field(
+        "auto", choices=SWITCHES, aliases=_SWITCH, group="Reproducibility and device",
+        help="XLA compilation: auto = on with a GPU.")
 
     # ---- derived -----------------------------------------------------------------------
 
@@ -107,14 +217,10 @@ class TrainConfig:
         """The input size in pixels: ``input_size``, else the backbone's default."""
         if self.input_size is not None:
             return int(self.input_size)
-        from glaucoma_core.networks.registry import get_backbone
-
         return get_backbone(self.backbone).size
 
     def resolved_backbone_options(self) -> dict:
         """The backbone's default options updated with ``backbone_options``."""
-        from glaucoma_core.networks.registry import get_backbone
-
         return {**get_backbone(self.backbone).options, **(self.backbone_options or {})}
 
     @property
@@ -155,14 +261,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        """Build from a dict; unknown keys raise ConfigError naming them."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        """Build from a dict, reading each value as its field's declared type.
+
+        Unknown keys raise ConfigError naming them; a value that cannot be read as its type is
+        kept as given, and :meth:`validate` names the field.
+        """
+        unknown = sorted(str(k) for k in set(data) - set(FIELD_BY_NAME))
         if unknown:
-            raise ConfigError(unknown[0], f"unknown setting (known: {', '.join(sorted(names))})")
+            raise ConfigError(unknown[0], f"unknown setting (known: {', '.join(FIELD_BY_NAME)})")
         config = cls()
         for key, value in data.items():
-            setattr(config, key, _coerce(key, value, getattr(cls(), key)))
+            setattr(config, key, FIELD_BY_NAME[key].coerce(value))
+        config.backbone_options = _coerced_options(config.backbone, config.backbone_options)
         return config
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
@@ -174,18 +284,25 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text_or_path: str | os.PathLike) -> TrainConfig:
-        """Parse JSON text, or read a JSON file when given a path to one."""
-        text = str(text_or_path)
-        if not text.lstrip().startswith("{"):
-            path = Path(text_or_path)
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as error:
-                raise ConfigError("config", f"cannot read {path}: {error.strerror or error}") from None
+        """Parse JSON text, or read a JSON file when given a path to one.
+
+        A file may be UTF-8 (with or without a byte-order mark) or UTF-16/UTF-32 with a
+        byte-order mark (what Windows PowerShell's ``>`` writes); anything else, a file that is
+        not a regular file or one larger than :data:`MAX_CONFIG_BYTES` is refused with
+        ConfigError('config', ...).
+        """
+        text = str(text_or_path) if isinstance(text_or_path, str) else ""
+        if not text.lstrip("\ufeff \t\r\n").startswith("{"):
+            text = read_config_text(Path(text_or_path))
+        text = text.lstrip("\ufeff")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise ConfigError("config", f"not valid JSON: {error}") from None
+        except ValueError as error:  # e.g. an integer of more than 4300 digits
+            raise ConfigError("config", f"not usable JSON: {str(error)[:200]}") from None
+        except RecursionError:
+            raise ConfigError("config", "not usable JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise ConfigError("config", "the JSON must be an object of settings")
         return cls.from_dict(data)
@@ -194,26 +311,27 @@ class TrainConfig:
         """A copy with ``{"key": "value"}`` overrides applied (CLI ``--set key=value``).
 
         Keys are field names; dots may stand for underscores (``head.dropout``), and
-        ``backbone_options.alpha`` sets one backbone option. String values are parsed to the
-        field's type ("true", "1e-4", "none", JSON for mappings).
+        ``backbone_options.alpha`` sets one backbone option. String values are read as the
+        field's declared type ("true", "1e-4", "none", JSON for mappings). Switching to another
+        backbone drops the old backbone's options (unless ``backbone_options`` is given).
         """
         data = self.to_dict()
-        names = set(data)
         dotted_options: dict[str, Any] = {}
         whole_options_given = False
         for raw_key, value in overrides.items():
             key = str(raw_key).strip()
             if key.startswith("backbone_options.") or key.startswith("backbone.options."):
                 option = key.split(".")[-1]
-                dotted_options[option] = _parse_scalar(value)
+                dotted_options[option] = parse_text(value)
                 data["backbone_options"] = {**data["backbone_options"], option: dotted_options[option]}
                 continue
             flat = key.replace(".", "_").replace("-", "_")
-            if flat not in names:
-                raise ConfigError(key, f"unknown setting (known: {', '.join(sorted(names))})")
+            if flat not in FIELD_BY_NAME:
+                raise ConfigError(key, f"unknown setting (known: {', '.join(FIELD_BY_NAME)})")
             data[flat] = value
             whole_options_given = whole_options_given or flat == "backbone_options"
-        if data["backbone"] != self.backbone and not whole_options_given:
+        backbone = FIELD_BY_NAME["backbone"].coerce(data["backbone"])
+        if backbone != self.backbone and not whole_options_given:
             # Options belong to a backbone (small_cnn's filters mean nothing to MobileNetV2):
             # a new backbone starts from its own defaults plus the options given here.
             data["backbone_options"] = dotted_options
@@ -222,7 +340,13 @@ class TrainConfig:
     # ---- validation ----------------------------------------------------------------------
 
     def validate(self, n_train_images: int | None = None, *, check_weights_file: bool = True) -> TrainConfig:
-        """Check every field; raise ConfigError(field, message) on the first problem.
+        """Check every field, then the rules between fields; raise ConfigError(field, message)
+        on the first problem.
+
+        Order: each field against its declaration (type, finiteness, range or choices, in
+        declaration order); the backbone's own checks of ``backbone_options``, ``input_size``
+        and ``weights``; :data:`RULES`; the batch against the data; last (it may import
+        TensorFlow), a weights file against the backbone.
 
         Args:
             n_train_images: number of training images of the fold, when known (the batch
@@ -232,249 +356,147 @@ class TrainConfig:
 
         Returns self, so ``config = TrainConfig(...).validate()`` reads naturally.
         """
-        from glaucoma_core.networks.registry import get_backbone, list_backbones
-
-        try:
-            spec = get_backbone(self.backbone)
-        except KeyError:
-            raise ConfigError(
-                "backbone", f"unknown backbone {self.backbone!r}; choose one of {', '.join(list_backbones())}"
-            ) from None
-        if not isinstance(self.backbone_options, dict):
-            raise ConfigError("backbone_options", "must be a mapping of option -> value")
-        bad = sorted(set(self.backbone_options) - set(spec.options))
-        if bad:
-            known = ", ".join(spec.options) or "none"
-            raise ConfigError("backbone_options", f"{spec.name} has no option {bad[0]!r} (options: {known})")
-        options = self.resolved_backbone_options()
-        alpha = options.get("alpha")
-        if alpha is not None and not (_is_number(alpha) and float(alpha) > 0):
-            raise ConfigError("backbone_options", f"alpha must be a positive number, got {alpha!r}")
-        filters = options.get("filters")
-        if filters is not None and not (
-            isinstance(filters, (list, tuple)) and filters and all(_is_int(f) and f > 0 for f in filters)
-        ):
-            raise ConfigError("backbone_options", f"filters must be a list of positive whole numbers, got {filters!r}")
-        for name, low, high in (("convs_per_block", 1, 8), ("crop_size", 16, 1024)):
-            value = options.get(name)
-            if value is not None and not (_is_int(value) and low <= value <= high):
-                raise ConfigError("backbone_options", f"{name} must be a whole number in {low}..{high}, got {value!r}")
-        crop = options.get("disc_crop")
-        if crop is not None and not (_is_number(crop) and 0 <= crop <= 1):
-            raise ConfigError("backbone_options", f"disc_crop must be a fraction in [0, 1] (0 = off), got {crop!r}")
-
-        size = self.input_size
-        if size is not None:
-            if not _is_int(size) or size <= 0:
-                raise ConfigError("input_size", f"must be a positive whole number of pixels, got {size!r}")
-            if size < spec.min_size:
-                raise ConfigError(
-                    "input_size",
-                    f"{size} px is too small for {spec.name}: its downsampling needs at least "
-                    f"{spec.min_size} px (default {spec.size})",
-                )
-            if size > 2048:
-                raise ConfigError("input_size", f"{size} px is larger than the 2048 px this workbench allows")
-
-        weights = str(self.weights)
-        if weights.lower() == "imagenet":
-            if not spec.imagenet:
-                raise ConfigError("weights", f"{spec.name} has no ImageNet weights; use weights=none or a file")
-        elif weights.lower() != "none":
-            path = Path(weights).expanduser()
-            if not path.is_file():
-                raise ConfigError("weights", f"weights file not found: {path}")
-            if check_weights_file:
-                from glaucoma_core.networks.weights import check_weights_file as check
-
-                check(spec.name, self.resolved_input_size(), str(path), self.backbone_options or {})
-
-        _choice(self, "trainable", TRAINABLE)
-        _whole(self, "trainable_layers", 0)
-        if self.trainable == "last_n" and self.trainable_layers < 1:
-            raise ConfigError("trainable_layers", "trainable=last_n needs trainable_layers >= 1")
-        if self.trainable in ("last_n", "all") and spec.imagenet is False and weights.lower() == "none":
-            pass  # training from scratch: fine
-        if self.trainable == "head" and weights.lower() == "none":
-            raise ConfigError("trainable", "a frozen backbone with weights=none would train on random features")
-
-        _choice(self, "head_pooling", POOLING)
-        _fraction(self, "head_dropout", upper_open=True)
-        _whole(self, "head_dense_units", 0)
-
-        _choice(self, "optimizer", OPTIMIZERS)
-        _positive(self, "learning_rate")
-        _fraction(self, "momentum", upper_open=True)
-        _non_negative(self, "weight_decay")
-        _choice(self, "lr_schedule", SCHEDULES)
-        _whole(self, "lr_warmup_epochs", 0)
-        _fraction(self, "lr_plateau_factor", upper_open=True, lower_open=True)
-        _whole(self, "lr_plateau_patience", 0)
-
-        _whole(self, "batch_size", 1)
-        _whole(self, "epochs", 1)
-        if self.lr_warmup_epochs >= self.epochs and self.lr_schedule == "cosine" and self.lr_warmup_epochs:
-            raise ConfigError("lr_warmup_epochs", f"warm-up ({self.lr_warmup_epochs}) must be shorter than epochs ({self.epochs})")
+        for declared in FIELDS:
+            problem = declared.problem(getattr(self, declared.name))
+            if problem:
+                raise ConfigError(declared.name, problem)
+        spec = get_backbone(self.backbone)
+        spec.validate(self.backbone_options, input_size=self.input_size, weights=self.weights)
+        for rule in RULES:
+            message = rule.problem(self)
+            if message:
+                raise ConfigError(rule.field, message)
         if n_train_images is not None and self.batch_size > n_train_images:
             raise ConfigError(
                 "batch_size", f"batch size {self.batch_size} is larger than the {n_train_images} training images"
             )
-        _bool(self, "early_stopping")
-        _choice(self, "early_stopping_monitor", MONITORS)
-        _whole(self, "early_stopping_patience", 0)
-        _bool(self, "early_stopping_restore_best")
+        weights = self.weights.lower()
+        if weights not in ("imagenet", "none"):
+            path = Path(self.weights).expanduser()
+            try:
+                found = path.is_file()
+            except (OSError, ValueError) as error:
+                raise ConfigError("weights", f"cannot use {self.weights!r} as a file: {error}") from None
+            if not found:
+                raise ConfigError("weights", f"weights file not found (or not a regular file): {path}")
+            if check_weights_file:
+                from glaucoma_core.networks.weights import check_weights_file as check
 
-        _choice(self, "loss", LOSSES)
-        _non_negative(self, "focal_gamma")
-        cw = self.class_weight
-        if cw not in (None, "", "none", "balanced"):
-            if not isinstance(cw, dict) or {str(k) for k in cw} - {"0", "1"} or not all(
-                _is_number(v) and float(v) >= 0 for v in cw.values()
-            ):
-                raise ConfigError("class_weight", "must be none, 'balanced' or {0: weight, 1: weight} with weights >= 0")
-
-        for name in ("augment_hflip", "augment_vflip", "early_stopping", "feature_cache"):
-            _bool(self, name)
-        _non_negative(self, "augment_rotation")
-        if self.augment_rotation > 180:
-            raise ConfigError("augment_rotation", "is in degrees and must be at most 180")
-        for name in ("augment_zoom", "augment_brightness", "augment_contrast"):
-            _fraction(self, name, upper_open=True)
-
-        _whole(self, "fine_tune_epochs", 0)
-        _whole(self, "fine_tune_layers", 0)
-        _positive(self, "fine_tune_learning_rate")
-        if self.fine_tune_epochs and self.fine_tune_layers < 1:
-            raise ConfigError("fine_tune_layers", "fine_tune_epochs > 0 needs fine_tune_layers >= 1")
-
-        _whole(self, "seed", 0)
-        _choice(self, "mixed_precision", SWITCHES)
-        _choice(self, "xla", SWITCHES)
+                check(spec, self.resolved_input_size(), str(path), self.backbone_options)
         return self
 
 
-# ---- helpers ----------------------------------------------------------------------------
+# ---- the declaration as data ------------------------------------------------------------------
+
+FIELDS: tuple[Setting, ...] = settings_of(TrainConfig)
+"""The declaration of every field of :class:`TrainConfig`, in field order."""
+
+FIELD_BY_NAME: dict[str, Setting] = {s.name: s for s in FIELDS}
+
+if {s.group for s in FIELDS} - set(GROUPS):
+    raise TypeError(f"TrainConfig fields in undeclared groups: {sorted({s.group for s in FIELDS} - set(GROUPS))}")
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def describe_fields() -> list[dict]:
+    """Every configuration field as plain data, in declaration order.
+
+    Each entry: ``name``, ``type`` (a :data:`~glaucoma_core.settings.KINDS` name), ``default``,
+    ``group``, ``help``, ``nullable``, and ``range`` (``low``, ``high``, ``low_open``,
+    ``high_open``, ``text``) or ``choices`` when the field has them. ``backbone_options`` also
+    lists, per backbone, the options that backbone declares (``backbones``).
+    """
+    out = [s.describe() for s in FIELDS]
+    for entry in out:
+        if entry["name"] == "backbone_options":
+            entry["backbones"] = {name: get_backbone(name).describe()["options"] for name in list_backbones()}
+    return out
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _choice(config, name, options):
-    value = getattr(config, name)
-    if value not in options:
-        raise ConfigError(name, f"{value!r} is not one of {', '.join(options)}")
-
-
-def _whole(config, name, minimum):
-    value = getattr(config, name)
-    if not _is_int(value) or value < minimum:
-        raise ConfigError(name, f"must be a whole number >= {minimum}, got {value!r}")
-
-
-def _positive(config, name):
-    value = getattr(config, name)
-    if not _is_number(value) or not value > 0:
-        raise ConfigError(name, f"must be a positive number, got {value!r}")
-
-
-def _non_negative(config, name):
-    value = getattr(config, name)
-    if not _is_number(value) or value < 0:
-        raise ConfigError(name, f"must be a number >= 0, got {value!r}")
-
-
-def _fraction(config, name, *, upper_open=False, lower_open=False):
-    value = getattr(config, name)
-    ok = _is_number(value) and (value > 0 if lower_open else value >= 0) and (value < 1 if upper_open else value <= 1)
-    if not ok:
-        low = "(0" if lower_open else "[0"
-        high = "1)" if upper_open else "1]"
-        raise ConfigError(name, f"must be a number in {low}, {high}, got {value!r}")
-
-
-def _bool(config, name):
-    if not isinstance(getattr(config, name), bool):
-        raise ConfigError(name, f"must be true or false, got {getattr(config, name)!r}")
-
-
-def _parse_scalar(value):
-    """'true' -> True, '3' -> 3, '1e-3' -> 1e-3, 'none' -> None, JSON -> object, else the string."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    low = text.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    if low in ("none", "null"):
-        return None
+def _coerced_options(backbone: Any, options: Any) -> Any:
+    """``options`` read as the types the backbone declares (unchanged when it cannot tell)."""
+    if not isinstance(options, dict):
+        return options
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
+        spec = get_backbone(str(backbone))
+    except KeyError:
+        return options
+    return spec.coerce_options(options)
+
+
+# ---- rules between fields ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule between fields: ``problem(config)`` is None when fine, else the message for ``field``."""
+
+    field: str
+    check: Callable[[TrainConfig], str | None]
+
+    def problem(self, config: TrainConfig) -> str | None:
+        return self.check(config)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("trainable_layers", lambda c: "trainable=last_n needs trainable_layers >= 1"
+         if c.trainable == "last_n" and c.trainable_layers < 1 else None),
+    Rule("trainable", lambda c: "a frozen backbone with weights=none would train on random features"
+         if c.trainable == "head" and c.weights.lower() == "none" else None),
+    Rule("lr_warmup_epochs", lambda c: f"warm-up ({c.lr_warmup_epochs}) must be shorter than epochs ({c.epochs})"
+         if c.lr_schedule == "cosine" and c.lr_warmup_epochs and c.lr_warmup_epochs >= c.epochs else None),
+    Rule("fine_tune_layers", lambda c: "fine_tune_epochs > 0 needs fine_tune_layers >= 1"
+         if c.fine_tune_epochs and c.fine_tune_layers < 1 else None),
+)
+"""The rules that involve several fields (each field's own range is in its declaration)."""
+
+
+# ---- reading a configuration file -------------------------------------------------------------
+
+_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def read_config_text(path: Path) -> str:
+    """The text of configuration file ``path``: a regular file of at most :data:`MAX_CONFIG_BYTES`,
+    in UTF-8 (optionally with a byte-order mark) or UTF-16/UTF-32 (with a mark, or UTF-16 without
+    one when every other byte is zero, as JSON in UTF-16 is). ConfigError('config', ...) otherwise.
+    """
     try:
-        return float(text)
-    except ValueError:
-        return text
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise ConfigError("config", f"cannot read {path}: {reason}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError("config", f"{path} is not a regular file")
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError("config", f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration file")
+    return decode_config_bytes(data, str(path))
 
 
-_STRING_FIELDS = {"backbone", "weights", "trainable", "head_pooling", "optimizer", "lr_schedule",
-                  "early_stopping_monitor", "loss", "mixed_precision", "xla"}
-
-
-def _coerce(name: str, value, default):
-    """Convert a JSON or CLI value to the type of field ``name`` (ConfigError when impossible)."""
-    if name in _STRING_FIELDS:
-        if value is None:
-            value = "none"
-        if isinstance(value, bool) and name in ("mixed_precision", "xla"):
-            return "on" if value else "off"
-        if isinstance(value, str):
-            text = value.strip()
-            if name in ("mixed_precision", "xla") and text.lower() in ("true", "false", "yes", "no"):
-                return "on" if text.lower() in ("true", "yes") else "off"
-            return text if name == "weights" else text.lower()
-        raise ConfigError(name, f"must be text, got {value!r}")
-    parsed = _parse_scalar(value)
-    if name == "class_weight":
-        if isinstance(parsed, str):
-            return parsed.lower()
-        if isinstance(parsed, dict):
-            return {str(k): v for k, v in parsed.items()}
-        return parsed
-    if name == "backbone_options":
-        if parsed is None:
-            return {}
-        if not isinstance(parsed, dict):
-            raise ConfigError(name, f"must be a mapping, got {value!r}")
-        return dict(parsed)
-    if name == "input_size":
-        if parsed is None:
-            return None
-        if _is_number(parsed) and float(parsed).is_integer():
-            return int(parsed)
-        return parsed  # validate() names the problem
-    if isinstance(default, bool):
-        if isinstance(parsed, bool):
-            return parsed
-        if parsed in (0, 1):
-            return bool(parsed)
-        return parsed
-    if isinstance(default, int):
-        if _is_number(parsed) and float(parsed).is_integer():
-            return int(parsed)
-        return parsed
-    if isinstance(default, float):
-        if _is_number(parsed):
-            return float(parsed)
-        return parsed
-    return parsed
+def decode_config_bytes(data: bytes, where: str = "the configuration") -> str:
+    """Decode a configuration file's bytes (see :func:`read_config_text` for the encodings)."""
+    codec = next((name for bom, name in _BOMS if data.startswith(bom)), None)
+    if codec is None and b"\x00" in data and len(data) % 2 == 0:
+        if not any(data[1::2]):
+            codec = "utf-16-le"
+        elif not any(data[0::2]):
+            codec = "utf-16-be"
+    try:
+        return data.decode(codec or "utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            "config",
+            f"{where} is not text in {codec or 'UTF-8'} (undecodable bytes at offset {error.start}); "
+            "save it as UTF-8",
+        ) from None
 
 
 # ---- presets ------------------------------------------------------------------------------

@@ -5,11 +5,14 @@ The saved-model contract (CONTRACTS.md): input float32 RGB 0..255 at (S, S, 3); 
 the same flat functional graph; a pooling layer named ``pooling``; the head; a float32
 ``Dense(2)`` named ``logits``; a float32 softmax named ``probabilities`` (column 1 =
 P(glaucoma)).
+
+``config`` below is a :class:`glaucoma_core.config.TrainConfig` (or anything with its fields
+and ``resolved_input_size()`` / ``resolved_backbone_options()``): this package never imports
+the configuration module, which itself asks the backbone registry.
 """
 
 from __future__ import annotations
 
-from glaucoma_core.config import TrainConfig
 from glaucoma_core.networks.layers import ImagePreprocessing  # also registers every custom layer
 from glaucoma_core.networks.registry import get_backbone
 from glaucoma_core.networks.weights import reference_weights, set_backbone_weights
@@ -17,7 +20,7 @@ from glaucoma_core.networks.weights import reference_weights, set_backbone_weigh
 HEAD_LAYER_NAMES = ("head_dense", "head_dropout", "logits", "probabilities")
 
 
-def _pooling(config: TrainConfig):
+def _pooling(config):
     from keras import layers
 
     if config.head_pooling == "max":
@@ -27,7 +30,7 @@ def _pooling(config: TrainConfig):
     return layers.GlobalAveragePooling2D(name="pooling")
 
 
-def build_head(features, config: TrainConfig):
+def build_head(features, config):
     """The head on a pooled feature tensor: [Dense+ReLU] -> Dropout -> logits -> probabilities.
 
     Args:
@@ -44,7 +47,7 @@ def build_head(features, config: TrainConfig):
     return layers.Activation("softmax", dtype="float32", name="probabilities")(x)
 
 
-def build_classifier(config: TrainConfig, *, load_weights: bool = True):
+def build_classifier(config, *, load_weights: bool = True):
     """Build the classifier of ``config`` (trainable flags set, not compiled).
 
     Args:
@@ -115,7 +118,7 @@ def feature_extractor(model):
     return keras.Model(model.inputs, model.get_layer("pooling").output, name="features")
 
 
-def head_model(n_features: int, config: TrainConfig):
+def head_model(n_features: int, config):
     """The head alone, on an input of ``n_features`` pooled features (same layer names)."""
     import keras
 

@@ -6,6 +6,4 @@ Import this module (the run store does) before ``keras.saving.load_model(..., sa
 from glaucoma_core.networks.disc_crop import DiscCrop
 from glaucoma_core.networks.preprocessing import ImagePreprocessing
 
-CUSTOM_LAYERS = (ImagePreprocessing, DiscCrop)
-
-__all__ = ["CUSTOM_LAYERS", "DiscCrop", "ImagePreprocessing"]
+__all__ = ["DiscCrop", "ImagePreprocessing"]

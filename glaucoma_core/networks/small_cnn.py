@@ -7,19 +7,33 @@ full 10-fold cross-validation of the demo dataset runs in minutes on two CPU cor
 
 from __future__ import annotations
 
-from glaucoma_core.networks.registry import register_backbone
+from glaucoma_core.networks.backbone_spec import backbone
+from glaucoma_core.settings import Setting
 
 DEFAULT_FILTERS = (16, 32, 64, 96)
 
+OPTIONS = (
+    Setting("filters", "int_list", list(DEFAULT_FILTERS), group="Network", low=1, high=2048, max_items=8,
+            help="Output channels of each block, one block per entry (each block but the last halves the "
+            "image side)."),
+    Setting("convs_per_block", "int", 1, group="Network", low=1, high=8,
+            help="3x3 convolutions (with BatchNorm and ReLU) in each block."),
+    Setting("disc_crop", "float", 0.0, group="Network", low=0.0, high=1.0,
+            help="When > 0, first crop a square of this fraction of the image side around the brightest "
+            "region (the optic disc); 0 = off."),
+    Setting("crop_size", "int", 64, group="Network", low=16, high=1024,
+            help="Side in pixels of that crop (used when disc_crop > 0)."),
+)
 
-@register_backbone(
+
+@backbone(
     "small_cnn",
     size=128,
     min_size=32,
     preprocess="unit",
     last_conv_layer="last_conv_relu",
     imagenet=False,
-    options={"filters": list(DEFAULT_FILTERS), "convs_per_block": 1, "disc_crop": 0.0, "crop_size": 64},
+    options=OPTIONS,
 )
 def small_cnn(input_tensor, weights, filters=DEFAULT_FILTERS, convs_per_block: int = 1, disc_crop: float = 0.0,
               crop_size: int = 64):

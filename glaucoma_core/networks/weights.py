@@ -14,7 +14,7 @@ import re
 import warnings
 from pathlib import Path
 
-from glaucoma_core.config import ConfigError
+from glaucoma_core.errors import ConfigError
 
 
 class WeightsError(ConfigError):
@@ -128,19 +128,6 @@ def build_reference_backbone(spec, input_size: int, weights, options: dict):
         ) from error
 
 
-def copy_backbone_weights(source, target_layers) -> None:
-    """Copy weights layer by layer, in order, from ``source`` into ``target_layers``.
-
-    Both were built by the same constructor, so their weighted layers line up.
-    """
-    src = [layer for layer in source.layers if layer.weights]
-    dst = [layer for layer in target_layers if layer.weights]
-    if len(src) != len(dst):
-        raise WeightsError(f"layer count mismatch ({len(src)} vs {len(dst)}) while copying backbone weights")
-    for s, d in zip(src, dst, strict=True):
-        d.set_weights(s.get_weights())
-
-
 # Reference backbone weights kept in memory between folds of one process (a CV run builds the
 # same backbone with the same weights ten times): key -> per-weighted-layer weight arrays.
 _REFERENCE_WEIGHTS: dict[tuple, list] = {}
@@ -223,10 +210,14 @@ def set_backbone_weights(arrays: list, target_layers) -> None:
         layer.set_weights(values)
 
 
-def check_weights_file(backbone: str, input_size: int, weights: str, options: dict) -> None:
-    """Raise WeightsError when ``weights`` (a file path) cannot load into that backbone."""
-    from glaucoma_core.networks.registry import get_backbone
+def check_weights_file(spec, input_size: int, weights: str, options: dict) -> None:
+    """Raise WeightsError when ``weights`` (a file path) cannot load into that backbone.
 
-    spec = get_backbone(backbone)
+    Args:
+        spec: the backbone's :class:`~glaucoma_core.networks.backbone_spec.BackboneSpec`.
+        input_size: input side in pixels.
+        weights: path of the weights file.
+        options: the backbone options given (the spec's defaults fill the rest).
+    """
     # Through the in-memory cache: the training that follows a validation reuses the weights.
     reference_weights(spec, input_size, weights, {**spec.options, **options})

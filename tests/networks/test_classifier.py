@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from glaucoma_core.config import TrainConfig
+from glaucoma_core.evaluation.gradcam import find_last_conv_layer
 from glaucoma_core.networks.classifier import backbone_layers_of, build_classifier
 from glaucoma_core.networks.preprocessing import ImagePreprocessing
-from glaucoma_core.networks.registry import get_backbone, last_conv_layer_name
+from glaucoma_core.networks.registry import get_backbone
 from glaucoma_core.training.device import dtype_policy
 
 
@@ -43,7 +44,7 @@ def test_graph_is_flat_and_reaches_the_last_conv_layer(tmp_path):
         assert not any(isinstance(layer, keras.Model) for layer in model.layers)
         name = get_backbone(config.backbone).last_conv_layer
         assert len(model.get_layer(name).output.shape) == 4
-        assert last_conv_layer_name(model) == name
+        assert find_last_conv_layer(model) == name
 
 
 def test_saved_model_loads_in_safe_mode_with_same_outputs(tmp_path):
