@@ -76,6 +76,7 @@ active = bool(store.runs(experiment_id=exp_id)["status"].isin(ACTIVE).any())
 
 @st.fragment(run_every=POLL_SECONDS if active else None)
 def progress():
+    store.reap_dead_runs(min_interval_s=POLL_SECONDS)
     runs = store.runs(experiment_id=exp_id).sort_values("fold")
     still_active = bool(runs["status"].isin(ACTIVE).any())
     if still_active != active:

@@ -75,6 +75,7 @@ def render_run(store, run_id: int, *, on_cancel) -> None:
     def panel():
         from glaucoma_core import charts
 
+        store.reap_dead_runs(min_interval_s=POLL_SECONDS)
         run = store.run(run_id)
         epochs = store.epochs([run_id])
         status = run["status"]

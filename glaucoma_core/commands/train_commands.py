@@ -167,6 +167,7 @@ def _parse_folds(text: str | None) -> list[int] | None:
 
 def cmd_runs(args) -> int:
     store = open_store(args)
+    store.reap_dead_runs()
     frame = store.runs(args.experiment)
     if args.json:
         print(json.dumps(_jsonable(frame.to_dict(orient="records")), indent=2))

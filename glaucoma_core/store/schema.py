@@ -6,22 +6,76 @@ data; a store made by a newer version is refused with a clear message (never rew
 
 Connections use WAL mode (readers never block the one writer of a run, and the writer never
 blocks readers), a busy timeout (writers wait for each other instead of failing) and
-foreign keys. A connection belongs to one thread of one process.
+foreign keys. A connection belongs to one thread of one process. A read-only connection
+(``connect(path, read_only=True)``) opens the file with SQLite's ``mode=ro`` and
+``query_only``: it applies no migration and any write fails.
+
+Every SQLite failure becomes a :class:`StoreError` whose message says what happened in words
+(:func:`store_error`): a full disk, an I/O error, a damaged file, a read-only file, a lock held
+too long.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+import urllib.parse
 from pathlib import Path
+
+from glaucoma_core.errors import UserError
 
 BUSY_TIMEOUT_MS = 30_000
 RUN_STATUSES = ("queued", "running", "finished", "failed", "cancelled")
 FINAL_STATUSES = ("finished", "failed", "cancelled")
 
 
-class StoreError(Exception):
-    """The store file cannot be used (corrupt, newer schema...); the message says why."""
+class StoreError(UserError):
+    """The store cannot be used (corrupt, newer schema, disk full, read-only...); the message
+    says why. A UserError, so every entry point prints it without a traceback.
+
+    ``kind`` is one word for programs: 'full', 'io', 'damaged', 'readonly', 'locked', 'schema',
+    'missing' or 'other'.
+    """
+
+    def __init__(self, message: str, kind: str = "other"):
+        super().__init__(message)
+        self.kind = kind
+
+
+# What SQLite says (lower case) -> (kind, what it means for the user).
+_ERROR_KINDS = (
+    (("database or disk is full", "sqlite_full"), "full",
+     "disk full: the run store cannot write (database or disk is full); free disk space, then retry"),
+    (("disk i/o error", "sqlite_ioerr"), "io",
+     "disk I/O error: the disk holding the run store failed to read or write; check the disk"),
+    (("malformed", "file is not a database", "not a database", "sqlite_corrupt", "sqlite_notadb",
+      "file is encrypted"), "damaged",
+     "the run store file is damaged (database disk image is malformed); restore it from a backup, "
+     "or move it away to start a new store"),
+    (("readonly database", "read-only", "sqlite_readonly", "query_only"), "readonly",
+     "the run store is read-only here (opened read-only, or the file or its folder is not writable)"),
+    (("database is locked", "database table is locked", "sqlite_busy", "sqlite_locked"), "locked",
+     "the run store is locked by another process for too long; retry when it is done"),
+    (("unable to open database",), "missing",
+     "the run store file cannot be opened (missing, or its folder is not accessible)"),
+)
+
+
+def store_error(exc: BaseException, path: str | Path, action: str = "") -> StoreError:
+    """The StoreError for a sqlite3 (or pandas.errors.DatabaseError) failure ``exc``.
+
+    path: the store file; action: what was being done ('reading runs', 'saving an epoch'...).
+    """
+    cause = exc
+    while not isinstance(cause, sqlite3.Error) and cause.__cause__ is not None:
+        cause = cause.__cause__  # pandas wraps the sqlite3 error
+    text = str(cause).lower()
+    name = str(getattr(cause, "sqlite_errorname", "") or "").lower()
+    doing = f" while {action}" if action else ""
+    for needles, kind, meaning in _ERROR_KINDS:
+        if any(needle in text or needle == name for needle in needles):
+            return StoreError(f"{path}: {meaning}{doing} (SQLite: {cause})", kind)
+    return StoreError(f"{path}: the run store failed{doing} (SQLite: {cause})")
 
 
 # ---------------------------------------------------------------- migrations
@@ -84,9 +138,20 @@ _V2 = [
     "CREATE INDEX IF NOT EXISTS predictions_by_run ON predictions(run_id, split)",
 ]
 
+_V3 = [
+    # A run's identity, written into its model folder (run.json) and checked on load, so a
+    # model file is served only for the run that made it: the store's own random id plus a
+    # random id per run. Runs recorded before this migration keep uuid NULL (legacy).
+    "CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT OR IGNORE INTO store_info (key, value) VALUES ('store_uuid', lower(hex(randomblob(16))))",
+    "ALTER TABLE runs ADD COLUMN uuid TEXT",
+    "CREATE UNIQUE INDEX IF NOT EXISTS runs_by_uuid ON runs(uuid)",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "experiments, runs, epochs, predictions, final metrics", _V1),
     (2, "runs: best epoch, model path, host, seconds, skipped images; indexes", _V2),
+    (3, "store identity (store_info.store_uuid) and run identity (runs.uuid)", _V3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -94,24 +159,58 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 # ---------------------------------------------------------------- connections
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
     """Open ``path`` (created if missing) in WAL mode with a busy timeout, migrated to the
     current schema. Autocommit mode: callers group writes with ``BEGIN IMMEDIATE``.
+
+    read_only: open with SQLite's ``mode=ro`` URI and ``PRAGMA query_only``: the file must
+        exist and have the current schema (no migration is applied), nothing can be written.
 
     Raises StoreError when the file is not a usable SQLite database.
     """
     path = Path(path)
+    if read_only and not path.is_file():
+        raise StoreError(f"{path}: no run store here yet (a read-only viewer does not create one)", "missing")
+    conn = None
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        if read_only:
+            uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        else:
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        migrate(conn, path)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: not a usable run store ({exc})") from exc
+        if read_only:
+            conn.execute("PRAGMA query_only = ON")
+            _check_readable_version(conn, path)
+        else:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn, path)
+    except StoreError:
+        if conn is not None:
+            conn.close()
+        raise
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        raise store_error(exc, path, "opening it") from exc
     return conn
+
+
+def _check_readable_version(conn: sqlite3.Connection, path: Path) -> None:
+    version = current_version(conn)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version} is newer than this workbench understands "
+            f"({SCHEMA_VERSION}); update the workbench instead of opening it with this one", "schema"
+        )
+    if version < SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version} is older than this workbench's ({SCHEMA_VERSION}); "
+            "a read-only viewer does not migrate it: open it once read-write (any command does)", "schema"
+        )
 
 
 def current_version(conn: sqlite3.Connection) -> int:
@@ -143,7 +242,7 @@ def migrate(conn: sqlite3.Connection, path: str | Path = "<store>") -> int:
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{path}: schema version {version} is newer than this workbench understands "
-                f"({SCHEMA_VERSION}); update the workbench instead of opening it with this one"
+                f"({SCHEMA_VERSION}); update the workbench instead of opening it with this one", "schema"
             )
         for number, description, statements in MIGRATIONS:
             if number <= version:
@@ -156,6 +255,16 @@ def migrate(conn: sqlite3.Connection, path: str | Path = "<store>") -> int:
             )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return SCHEMA_VERSION
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if any (SQLite may already have rolled it back itself,
+    after a full disk or an I/O error); never raises, so the first error is the one reported."""
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass

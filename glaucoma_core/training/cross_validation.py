@@ -82,6 +82,7 @@ def pending_runs(store: RunStore, experiment_id: int) -> list[int]:
     queued run, or a new run (a failed or cancelled one stays as history).
     """
     experiment = store.experiment(experiment_id)
+    store.reap_dead_runs()
     runs = store.runs(experiment["id"])  # reaps dead runs first
     host, me, result = this_host(), os.getpid(), []
     for fold in experiment["folds"]:

@@ -70,7 +70,10 @@ def test_sigkilled_training_process_is_failed_with_reason_and_cv_resumes(tiny):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    frame = store.runs(exp).set_index("fold")  # the next read sees it
+    frame = store.runs(exp).set_index("fold")  # a read shows the process is gone, records nothing
+    assert frame.loc[1, "status"] == "running" and not frame.loc[1, "alive"]
+    assert sorted(store.reap_dead_runs()) == sorted(frame["id"].tolist())  # the explicit reaper records it
+    frame = store.runs(exp).set_index("fold")
     assert frame.loc[1, "status"] == "failed"
     assert f"process {proc.pid} exited without finishing (killed?)" == frame.loc[1, "error"]
     assert frame.loc[2, "status"] == "failed"  # queued for the dead job: never started
@@ -78,8 +81,9 @@ def test_sigkilled_training_process_is_failed_with_reason_and_cv_resumes(tiny):
     # resume runs exactly the two unfinished folds, as new runs
     todo = pending_runs(store, exp)
     assert len(todo) == 2 and first not in todo
-    report = run_cv(store, exp, index=index, train_fn=fake_train_fold, echo=None)
-    assert report["status"] == "finished" and len(store.runs(exp)) == 4
+    run_cv(store, exp, index=index, train_fn=fake_train_fold, echo=None)
+    runs = store.runs(exp)
+    assert len(runs) == 4 and set(runs.loc[runs["id"].isin(todo), "status"]) == {"finished"}
 
 
 # ---------------------------------------------------------------- disk full
@@ -196,13 +200,14 @@ needs_trainer = pytest.mark.skipif(not _real_trainer_available(), reason="traine
 @pytest.mark.slow
 @needs_trainer
 def test_real_job_killed_shows_failed_and_cancelled_job_keeps_best_model(tmp_path):
-    from glaucoma_core.training.jobs import cancel, start_training_job
+    from glaucoma_core.workbench import Workbench
 
     data = make_tiny_dataset(tmp_path / "data", folds=1, n_train=8, n_valid=4, n_test=4, size=32)
     store = RunStore(tmp_path / "home")
+    bench = Workbench(store.home)
     slow = tiny_config(epochs=200)  # long enough to be interrupted
-    killed = start_training_job(data, 1, slow, home=store.home)
-    cancelled = start_training_job(data, 1, slow, home=store.home)
+    killed = bench.start_training(slow, data, 1)
+    cancelled = bench.start_training(slow, data, 1)
 
     def epochs_of(run_id):
         frame = store.epochs(run_id)
@@ -211,8 +216,13 @@ def test_real_job_killed_shows_failed_and_cancelled_job_keeps_best_model(tmp_pat
     _wait_for(lambda: epochs_of(killed) >= 1 and epochs_of(cancelled) >= 1, 240, "both jobs to train an epoch")
     pid = store.run(killed)["pid"]
     os.killpg(os.getpgid(pid), signal.SIGKILL)  # the whole job, like the OOM killer would
-    assert cancel(store, cancelled) == "running"
-    info = _wait_for(lambda: (lambda r: r if r["status"] == "failed" else None)(store.run(killed)), 30, "failed")
+    assert bench.cancel(f"run:{cancelled}") == [cancelled]
+    def failed():
+        store.reap_dead_runs()
+        run = store.run(killed)
+        return run if run["status"] == "failed" else None
+
+    info = _wait_for(failed, 30, "failed")
     assert info["error"] == f"process {pid} exited without finishing (killed?)"
     info = _wait_for(lambda: (lambda r: r if r["status"] != "running" else None)(store.run(cancelled)),
                      120, "the cancelled job to stop")
@@ -232,8 +242,8 @@ def test_jobs_survive_the_death_of_the_process_that_started_them(tmp_path):
     config = tiny_config(epochs=2).to_dict()
     script = textwrap.dedent(f"""
         import json, os, signal
-        from glaucoma_core.training.jobs import start_training_job
-        ids = [start_training_job({str(data)!r}, 1, {config!r}, home={str(home)!r}) for _ in range(2)]
+        from glaucoma_core.workbench import Workbench
+        ids = [Workbench({str(home)!r}).start_training({config!r}, {str(data)!r}, 1) for _ in range(2)]
         print(json.dumps(ids), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)  # the 'server' dies abruptly
     """)
@@ -257,9 +267,9 @@ def test_cancelled_cv_stops_after_the_current_epoch_and_keeps_finished_folds(tin
 
     def user_cancels(fold, epoch):
         if fold == 2 and epoch == 2:
-            from glaucoma_core.training.jobs import cancel_experiment
+            from glaucoma_core.workbench import Workbench
 
-            cancel_experiment(store, exp)
+            Workbench(store.home).cancel(f"exp:{exp}")
 
     run_cv(store, exp, index=index, train_fn=functools.partial(fake_train_fold, epochs=50, on_epoch=user_cancels),
            echo=None)

@@ -23,7 +23,7 @@ def test_save_and_load_round_trip(tmp_path):
     path = store.save_model(run, model)
     assert path == store.model_path(run) == tmp_path / "runs" / str(run) / "model.keras"
     assert store.run(run)["model_path"] == f"runs/{run}/model.keras"
-    assert [p.name for p in path.parent.iterdir()] == ["model.keras"]  # no temporary left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.keras", "run.json"]  # no temporary left
     loaded = store.load_model(run)
     assert loaded.get_layer("probabilities").get_weights()[0].tolist() == model.get_layer(
         "probabilities").get_weights()[0].tolist()

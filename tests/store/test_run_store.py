@@ -77,9 +77,11 @@ def test_cancel_queued_is_immediate_running_is_a_request(store):
 def test_dead_process_is_reaped_with_reason(store):
     run = store.create_run(None, 1, {}, None)
     store.mark_running(run, pid=_dead_pid())
-    frame = store.runs()
-    row = frame.set_index("id").loc[run]
-    assert row["status"] == "failed"
+    row = store.runs().set_index("id").loc[run]  # a read shows it, writes nothing
+    assert row["status"] == "running" and not row["alive"] and "exited without finishing" in row["stale_reason"]
+    assert store.reap_dead_runs() == [run]
+    row = store.runs().set_index("id").loc[run]
+    assert row["status"] == "failed" and pd.isna(row["alive"]) and row["stale_reason"] is None
     assert "exited without finishing" in row["error"] and str(store.run(run)["pid"]) in row["error"]
 
 
@@ -98,6 +100,8 @@ def test_stale_heartbeat_is_reaped(tmp_path):
     run = store.create_run(None, 1, {}, None)
     store.mark_running(run)  # this process: alive, but silent
     time.sleep(0.4)
+    assert store.run(run)["alive"] is False and "no heartbeat" in store.run(run)["stale_reason"]
+    assert store.reap_dead_runs() == [run]
     assert store.run(run)["status"] == "failed"
     assert "no heartbeat" in store.run(run)["error"]
 
@@ -113,6 +117,8 @@ def test_live_running_run_is_left_alone(store):
 def test_queued_run_of_a_dead_job_is_reaped(store):
     run = store.create_run(None, 1, {}, None)
     store.claim_run(run, _dead_pid())
+    assert store.run(run)["status"] == "queued" and store.run(run)["alive"] is False
+    assert store.reap_dead_runs() == [run]
     assert store.run(run)["status"] == "failed"
     assert "before this run started" in store.run(run)["error"]
     unclaimed = store.create_run(None, 1, {}, None)
@@ -123,7 +129,8 @@ def test_other_hosts_are_judged_by_heartbeat_only(store):
     run = store.create_run(None, 1, {}, None)
     store.mark_running(run, pid=_dead_pid())
     store._conn().execute("UPDATE runs SET host = 'elsewhere' WHERE id = ?", (run,))
-    assert store.run(run)["status"] == "running"
+    assert store.reap_dead_runs() == []
+    assert store.run(run)["status"] == "running" and store.run(run)["alive"] is True
 
 
 def test_epochs_predictions_and_final_metrics(store):
