@@ -26,6 +26,7 @@ groups of their own.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 import tempfile
@@ -36,14 +37,17 @@ import pandas as pd
 
 from glaucoma_core import labels
 from glaucoma_core.data.index import scan_dataset, usable
+from glaucoma_core.data.safe_files import UnsafeFileError, is_inside, read_user_text
+from glaucoma_core.errors import UserError
 
 FILE_COLUMNS = ("relpath", "path", "file", "filename", "image", "name")
 GROUP_COLUMNS = ("group", "patient", "patient_id", "subject", "source")
 ASSIGNMENT_FILE = "fold_assignment.csv"
 FOLD_COLUMNS = ["fold", "split", "label", "source", "target", "sha256", "group", "problem"]
+GROUPS_CSV_MAX_BYTES = 256 * 1024 * 1024  # a groups CSV of millions of rows stays far below
 
 
-class FoldsError(ValueError):
+class FoldsError(UserError, ValueError):
     """Inputs that cannot make folds (wrong layout, too few images, bad groups CSV)."""
 
 
@@ -54,7 +58,12 @@ def read_groups_csv(groups_csv: str | os.PathLike, index: pd.DataFrame) -> dict[
     """Map each index relpath to its group name, from a CSV in the format described above."""
     path = Path(groups_csv)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        # The safe opener: a FIFO or /dev/zero is refused at once, a huge file is not read.
+        text = read_user_text(path, max_bytes=GROUPS_CSV_MAX_BYTES)
+    except UnsafeFileError as exc:
+        raise FoldsError(f"cannot read groups CSV {exc}") from None
+    try:
+        with io.StringIO(text, newline="") as handle:
             reader = csv.DictReader(handle)
             fields = {name.strip().lower(): name for name in (reader.fieldnames or [])}
             file_col = next((fields[c] for c in FILE_COLUMNS if c in fields), None)
@@ -230,6 +239,7 @@ def make_folds(
     if not 0 <= valid_fraction < 1:
         raise FoldsError(f"valid fraction must be in [0, 1) (got {valid_fraction})")
     out = Path(os.path.abspath(Path(out_dir).expanduser()))
+    _refuse_overlap(source_dir, out)  # before the scan: nothing is read or written when they overlap
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FoldsError(f"{out}: output folder exists and is not empty")
 
@@ -240,8 +250,7 @@ def make_folds(
             "this folder is already in the fold layout"
         )
     src_root = Path(index.attrs["root"])
-    if out == src_root or src_root in out.parents:
-        raise FoldsError(f"{out}: the output folder must not be inside the source folder {src_root}")
+    _refuse_overlap(src_root, out)
     bad = index[index["problem"] != ""]
     good = usable(index).reset_index(drop=True)
     groups = read_groups_csv(groups_csv, good) if groups_csv is not None else {}
@@ -297,6 +306,20 @@ def make_folds(
     result.attrs.update(root=str(out), source=str(src_root), k=k, seed=seed, valid_fraction=valid_fraction,
                         hard_links=placed["link"], copies=placed["copy"])
     return result
+
+
+def _refuse_overlap(source_dir: str | os.PathLike, out: Path) -> None:
+    """Refuse an OUT inside SRC (the copies would be scanned as source images next time, under
+    the wrong class) and an SRC inside OUT, comparing real paths: a symlink to either side, a
+    ``..`` or a symlinked parent of OUT cannot hide the overlap."""
+    source = Path(os.path.abspath(Path(source_dir).expanduser()))
+    if is_inside(out, source):
+        raise FoldsError(
+            f"{out}: the output folder must not be inside the source folder {os.path.realpath(source)} "
+            "(the fold copies would become source images)"
+        )
+    if is_inside(source, out):
+        raise FoldsError(f"{out}: the output folder must not contain the source folder {os.path.realpath(source)}")
 
 
 def _write_assignment(path: Path, good: pd.DataFrame, test_fold: np.ndarray, groups: dict[str, str],

@@ -33,6 +33,8 @@ from PIL import (  # noqa: F401 - importing the plugins registers the decoders w
     WebPImagePlugin,
 )
 
+from glaucoma_core.data.safe_files import UnsafeFileError, read_user_bytes
+
 # Largest image we agree to decode, in pixels (width x height). A 20000 x 20000 image is
 # refused; the largest fundus cameras produce about 24 Mpixels.
 MAX_PIXELS = 50_000_000
@@ -98,16 +100,12 @@ def read_image_bytes(source: ImageSource, *, max_bytes: int = MAX_FILE_BYTES) ->
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
     elif isinstance(source, str | os.PathLike):
+        # The one safe opener: a FIFO, a device (/dev/zero) or a socket is refused at once,
+        # never read (no hang, no memory growth); at most max_bytes are read.
         try:
-            size = os.stat(source).st_size
-            if size > max_bytes:
-                raise ImageProblem(f"file too large: {size:,} bytes (limit {max_bytes:,})")
-            with open(source, "rb") as handle:
-                data = handle.read(max_bytes + 1)
-        except ImageProblem:
-            raise
-        except OSError as exc:
-            raise ImageProblem(_os_error_reason(exc)) from None
+            data = read_user_bytes(source, max_bytes=max_bytes)
+        except UnsafeFileError as exc:
+            raise ImageProblem(exc.reason) from None
     elif hasattr(source, "read"):
         if hasattr(source, "seek"):
             try:
@@ -124,18 +122,6 @@ def read_image_bytes(source: ImageSource, *, max_bytes: int = MAX_FILE_BYTES) ->
     if len(data) > max_bytes:
         raise ImageProblem(f"file too large: more than {max_bytes:,} bytes")
     return data
-
-
-def _os_error_reason(exc: OSError) -> str:
-    import errno
-
-    if exc.errno == errno.ELOOP:
-        return "symlink loop"
-    if exc.errno == errno.ENOENT:
-        return "missing file or broken symlink"
-    if exc.errno == errno.EISDIR:
-        return "is a directory, not an image"
-    return f"unreadable file: {exc.strerror or exc}"
 
 
 # --- opening and checking ------------------------------------------------------------------
