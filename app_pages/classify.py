@@ -7,9 +7,9 @@ import streamlit as st
 from PIL import Image
 
 from app_pages._components import pickers
-from app_pages._components.context import get_context
 from app_pages._components.loaders import load_model, run_store
 from app_pages._components.modeling import gradcam_overlay, input_size, predict
+from app_pages._components.sidebar import get_context
 from app_pages._components.text import md_escape
 from app_pages._components.thresholds import model_threshold
 from glaucoma_core.data.uploads import ACCEPTED_TYPES, check_upload

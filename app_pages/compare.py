@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._components import pickers
-from app_pages._components.context import get_context
 from app_pages._components.evaluation import evaluate_experiment, evaluate_run, finished_run_ids
 from app_pages._components.loaders import run_store, thumbnail
+from app_pages._components.sidebar import get_context
 from glaucoma_core import charts
 from glaucoma_core.evaluation.comparison import compare_experiments, compare_runs
 from glaucoma_core.evaluation.metrics import METRIC_LABELS, predict_labels

@@ -7,11 +7,11 @@ import streamlit as st
 
 from app_pages._components import pickers
 from app_pages._components.config_form import preset_and_form
-from app_pages._components.context import get_context
 from app_pages._components.evaluation import evaluate_experiment, finished_run_ids
 from app_pages._components.jobs import cancel_experiment, start_cross_validation
 from app_pages._components.live import ACTIVE, POLL_SECONDS
 from app_pages._components.loaders import dataset_index, run_store
+from app_pages._components.sidebar import get_context
 from glaucoma_core import charts
 from glaucoma_core.data.index import fold_numbers, usable
 from glaucoma_core.evaluation.comparison import compare_experiments

@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._components import dataset_charts as charts
-from app_pages._components.context import get_context
 from app_pages._components.loaders import cached_image_statistics, dataset_index, full_image, thumbnail
+from app_pages._components.sidebar import get_context
 from glaucoma_core.data.image_stats import size_summary, summarize_by_class
 from glaucoma_core.data.index import find_duplicates, find_leaks, fold_numbers, usable
 from glaucoma_core.data.shortcuts import shortcut_report

@@ -6,10 +6,10 @@ import numpy as np
 import streamlit as st
 
 from app_pages._components import pickers
-from app_pages._components.context import get_context
 from app_pages._components.evaluation import finished_run_ids
 from app_pages._components.loaders import load_model, run_store, thumbnail
 from app_pages._components.modeling import gradcam_overlays
+from app_pages._components.sidebar import get_context
 from glaucoma_core import charts
 from glaucoma_core.evaluation.calibration import expected_calibration_error, reliability_curve
 from glaucoma_core.evaluation.cv_summary import dedupe_per_fold, per_fold_table

@@ -7,11 +7,11 @@ import streamlit as st
 
 from app_pages._components import live
 from app_pages._components.config_form import preset_and_form
-from app_pages._components.context import get_context
 from app_pages._components.downloads import run_downloads
 from app_pages._components.jobs import cancel_run, start_training
 from app_pages._components.loaders import dataset_index, run_store
 from app_pages._components.pickers import run_label
+from app_pages._components.sidebar import get_context
 from glaucoma_core.data.index import fold_numbers, usable
 
 ctx = get_context()

@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-from glaucoma_core.errors import UserError
+from glaucoma_core.errors import ConfigError, UserError
 
 COMMAND_MODULES = (
     "glaucoma_core.commands.data_commands",
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"error: config: {exc}", file=sys.stderr)
+        return 2
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -28,13 +28,3 @@ class AppContext:
 
 def set_context(context: AppContext) -> None:
     st.session_state[CONTEXT_KEY] = context
-
-
-def get_context() -> AppContext:
-    """The context set by the sidebar in this run (renders the sidebar when a page runs alone)."""
-    context = st.session_state.get(CONTEXT_KEY)
-    if context is None:
-        from app_pages._components.sidebar import render_sidebar
-
-        context = render_sidebar()
-    return context

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages._components.context import AppContext, set_context
+from app_pages._components.context import CONTEXT_KEY, AppContext, set_context
 from app_pages._components.loaders import demo_dataset
 from glaucoma_core.paths import home_dir
 
@@ -34,6 +34,12 @@ def _resolve_folder(text: str) -> tuple[Path | None, str | None]:
     if not path.is_dir():
         return None, f"{path}: not a folder."
     return path.resolve(), None
+
+
+def get_context() -> AppContext:
+    """The context the sidebar set in this run (drawing the sidebar when a page runs alone)."""
+    context = st.session_state.get(CONTEXT_KEY)
+    return context if context is not None else render_sidebar()
 
 
 def render_sidebar() -> AppContext:

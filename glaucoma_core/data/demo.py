@@ -57,7 +57,7 @@ _STALE_TEMP_SECONDS = 3600
 class DemoDataError(UserError, ValueError):
     """A demo or data folder request that cannot be met; the message says which path and why.
 
-    A :class:`glaucoma_core.cli.UserError`, so commands print it without a traceback."""
+    A :class:`glaucoma_core.errors.UserError`, so commands print it without a traceback."""
 
 
 def image_file_name(index: int, n_images: int) -> str:

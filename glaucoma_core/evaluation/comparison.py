@@ -44,7 +44,8 @@ def match_images(a: pd.DataFrame, b: pd.DataFrame, split: str = "test") -> pd.Da
     """Rows of ``split`` present in both A and B, one per (fold, image).
 
     Returns a DataFrame fold, key, label, probability_a, probability_b, threshold_a,
-    threshold_b (thresholds copied from a 'threshold' column when present), with
+    threshold_b (thresholds copied from a 'threshold' column when present), path_a, path_b
+    (when the rows have paths), with
     ``attrs`` n_only_a, n_only_b, key (the matching column).
 
     Raises ValueError when no image matches or the labels disagree.
@@ -58,7 +59,10 @@ def match_images(a: pd.DataFrame, b: pd.DataFrame, split: str = "test") -> pd.Da
         rows["fold"] = rows["fold"].fillna(0).astype(int)
         if "threshold" not in rows.columns:
             rows["threshold"] = math.nan
-        sides.append(rows[["fold", key, "label", "probability", "threshold"]])
+        columns = ["fold", key, "label", "probability", "threshold"]
+        if key != "path" and "path" in rows.columns:
+            columns.append("path")
+        sides.append(rows[columns])
     fold_insensitive = sides[0]["fold"].nunique() == 1 and sides[1]["fold"].nunique() == 1
     on = [key] if fold_insensitive else ["fold", key]
     merged = sides[0].merge(sides[1].drop(columns=["fold"]) if fold_insensitive else sides[1], on=on,
@@ -70,6 +74,8 @@ def match_images(a: pd.DataFrame, b: pd.DataFrame, split: str = "test") -> pd.Da
         bad = int((merged["label_a"] != merged["label_b"]).sum())
         raise ValueError(f"{bad} matched images have different labels in A and B: not the same dataset")
     merged = merged.rename(columns={"label_a": "label", key: "key"}).drop(columns=["label_b"])
+    if key == "path":
+        merged["path_a"] = merged["path_b"] = merged["key"]
     merged.attrs.update(n_only_a=len(sides[0]) - len(merged), n_only_b=len(sides[1]) - len(merged), key=key)
     return merged
 
@@ -101,7 +107,8 @@ def compare_runs(a: pd.DataFrame, b: pd.DataFrame, *, method: str = "fixed", tar
     return {"split": split, "n_images": len(matched), "n_only_a": matched.attrs["n_only_a"],
             "n_only_b": matched.attrs["n_only_b"], "thresholds": {"a": ca.to_dict(), "b": cb.to_dict()},
             "metrics": _side_by_side(y, pa, pb, ca.threshold, cb.threshold),
-            **_paired(y, pa, pb, ca.threshold, cb.threshold)}
+            **_paired(y, pa, pb, ca.threshold, cb.threshold),
+            "images": _with_calls(matched.assign(threshold_a=ca.threshold, threshold_b=cb.threshold))}
 
 
 def estimate_n_train(predictions: pd.DataFrame, split: str = "test") -> float:
@@ -176,4 +183,15 @@ def compare_experiments(a: pd.DataFrame, b: pd.DataFrame, *, method: str = "fixe
             "thresholds": {"a": {f: c.to_dict() for f, c in choices_a.items() if f in common_folds},
                            "b": {f: c.to_dict() for f, c in choices_b.items() if f in common_folds}},
             "metrics": _side_by_side(y, pa, pb, ta, tb), **_paired(y, pa, pb, ta, tb),
-            "per_fold": per_fold, "fold_tests": fold_tests, "n_train": n_train_used, "n_test": n_test}
+            "per_fold": per_fold, "fold_tests": fold_tests, "n_train": n_train_used, "n_test": n_test,
+            "images": _with_calls(matched)}
+
+
+def _with_calls(matched: pd.DataFrame) -> pd.DataFrame:
+    """The matched images with each side's call at its own threshold (call_a, call_b: 1 = glaucoma)
+    and ``disagree``: the rows the comparison's McNemar test counts as discordant calls."""
+    calls = matched.copy()
+    calls["call_a"] = m.predict_labels(calls["probability_a"].to_numpy(), calls["threshold_a"].to_numpy())
+    calls["call_b"] = m.predict_labels(calls["probability_b"].to_numpy(), calls["threshold_b"].to_numpy())
+    calls["disagree"] = calls["call_a"] != calls["call_b"]
+    return calls

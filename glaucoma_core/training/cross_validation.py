@@ -2,24 +2,20 @@
 
 ``create_cv_experiment`` records the experiment and one queued run per fold;
 ``run_cv`` trains the runs not finished yet (so it also resumes an interrupted experiment)
-with an executor, stops after a cancelled fold (finished folds are kept), and returns
-``cv_report``: per-fold test metrics and their mean, standard deviation and 95 % t-interval.
+with an executor and stops after a cancelled fold (finished folds are kept). The figures of an
+experiment are computed in one place only, ``Workbench.cv_report`` (what the ``cv`` command
+prints and the Cross-validation page shows).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import numpy as np
 
 from glaucoma_core.store.liveness import pid_alive, this_host
 from glaucoma_core.store.run_store import RunStore
-
-FOLD_METRICS = ("auc", "accuracy", "sensitivity", "specificity", "f1", "tp", "fp", "tn", "fn")
-SUMMARY_METRICS = ("auc", "accuracy", "sensitivity", "specificity", "f1")
 
 
 class CrossValidationError(ValueError):
@@ -107,7 +103,7 @@ def pending_runs(store: RunStore, experiment_id: int) -> list[int]:
 
 def run_cv(store: RunStore, experiment_id: int, *, executor=None, index=None, train_fn: Callable | None = None,
            echo: Callable[[str], None] | None = print) -> dict:
-    """Train the experiment's folds that are not finished, then return :func:`cv_report`.
+    """Train the experiment's folds that are not finished.
 
     Args:
         store: the run store.
@@ -119,6 +115,9 @@ def run_cv(store: RunStore, experiment_id: int, *, executor=None, index=None, tr
 
     A cancelled fold stops the cross-validation: the folds not started are cancelled, the
     finished ones are kept (``cv --resume`` trains the rest later).
+
+    Returns {experiment_id, trained: the outcome of each fold trained now (see
+    ``fold_run.execute_run``), stopped: True when a cancelled fold stopped it}.
     """
     from glaucoma_core.training.executors import LocalExecutor
 
@@ -131,6 +130,7 @@ def run_cv(store: RunStore, experiment_id: int, *, executor=None, index=None, tr
         echo(f"experiment {experiment['id']} ({experiment['name']}): {len(todo)} fold(s) to train "
              f"with the {executor.name} executor")
     done: set[int] = set()
+    trained: list[dict] = []
     stopped = False
     outcomes = None
     try:
@@ -141,6 +141,7 @@ def run_cv(store: RunStore, experiment_id: int, *, executor=None, index=None, tr
         outcomes = executor.run(store, todo, index=index, train_fn=train_fn, echo=echo)
         for outcome in outcomes:
             done.add(outcome["run_id"])
+            trained.append(outcome)
             if echo:
                 echo(_fold_line(outcome))
             if outcome["status"] == "cancelled":
@@ -159,102 +160,7 @@ def run_cv(store: RunStore, experiment_id: int, *, executor=None, index=None, tr
         for run_id in todo:
             if run_id not in done:
                 store.request_cancel(run_id)  # queued: cancelled; running (Ray): asked to stop
-    return cv_report(store, experiment["id"])
-
-
-def cancel_experiment(store: RunStore, experiment_id: int) -> list[int]:
-    """Ask every unfinished run of an experiment to stop. Returns their ids."""
-    runs = store.runs(experiment_id)
-    active = [int(r) for r in runs.loc[runs["status"].isin(["queued", "running"]), "id"]]
-    for run_id in active:
-        store.request_cancel(run_id)
-    return active
-
-
-def cv_report(store: RunStore, experiment_id: int, split: str = "test") -> dict:
-    """The experiment's per-fold metrics (newest finished run of each fold, on ``split``) and
-    their summary.
-
-    Returns {experiment: id, name, status ('finished' when every fold has a finished run,
-    else 'incomplete'), folds: [{fold, run_id, status, auc, accuracy, sensitivity, specificity,
-    f1, tp, fp, tn, fn}], missing_folds: [...], summary: {metric: {mean, std, ci95: [low, high],
-    n}}}.
-    """
-    experiment = store.experiment(experiment_id)
-    runs = store.runs(experiment["id"])
-    finished = runs[runs["status"] == "finished"].sort_values("id")
-    latest = finished.groupby("fold").tail(1)
-    metrics = store.final_metrics(latest["id"].tolist())
-    metrics = metrics[metrics["split"] == split]
-    folds, missing = [], []
-    for fold in experiment["folds"]:
-        row = latest[latest["fold"] == fold]
-        if row.empty:
-            last = runs[runs["fold"] == fold].sort_values("id").tail(1)
-            missing.append({
-                "fold": int(fold),
-                "run_id": int(last["id"].iloc[0]) if len(last) else None,
-                "status": last["status"].iloc[0] if len(last) else "none",
-                "error": last["error"].iloc[0] if len(last) else None,
-            })
-            continue
-        run_id = int(row["id"].iloc[0])
-        values = metrics[metrics["run_id"] == run_id].set_index("metric")["value"]
-        entry: dict[str, Any] = {"fold": int(fold), "run_id": run_id, "status": "finished"}
-        for name in FOLD_METRICS:
-            value = values.get(name, math.nan)
-            entry[name] = int(value) if name in ("tp", "fp", "tn", "fn") and not _isna(value) else _num(value)
-        folds.append(entry)
-    summary = {name: summarize([fold[name] for fold in folds]) for name in SUMMARY_METRICS}
-    return {
-        "experiment": int(experiment["id"]),
-        "name": experiment["name"],
-        "status": "finished" if not missing else "incomplete",
-        "split": split,
-        "folds": folds,
-        "missing_folds": missing,
-        "summary": summary,
-    }
-
-
-def summarize(values: Iterable[float], confidence: float = 0.95) -> dict:
-    """Mean, sample standard deviation and the t-interval of the mean of ``values`` (NaN
-    skipped). With fewer than two values the std and the interval are None."""
-    from scipy import stats
-
-    data = np.array([v for v in values if v is not None and not _isna(v)], dtype=float)
-    n = len(data)
-    if n == 0:
-        return {"mean": None, "std": None, "ci95": None, "n": 0}
-    mean = float(data.mean())
-    if n < 2:
-        return {"mean": mean, "std": None, "ci95": None, "n": 1}
-    std = float(data.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return {"mean": mean, "std": std, "ci95": [mean - half, mean + half], "n": n}
-
-
-def format_report(report: dict) -> str:
-    """A readable table of a :func:`cv_report`."""
-    lines = [f"experiment {report['experiment']} ({report['name']}): {report['status']}, "
-             f"{report['split']} split, threshold 0.5"]
-    header = f"{'fold':>4} {'run':>5} " + " ".join(f"{m:>11}" for m in SUMMARY_METRICS) + "   tp  fp  tn  fn"
-    lines.append(header)
-    for fold in report["folds"]:
-        cells = " ".join(f"{_fmt(fold[m]):>11}" for m in SUMMARY_METRICS)
-        lines.append(f"{fold['fold']:>4} {fold['run_id']:>5} {cells}  "
-                     f"{fold['tp']:>3} {fold['fp']:>3} {fold['tn']:>3} {fold['fn']:>3}")
-    for key, label in (("mean", "mean"), ("std", "sd")):
-        cells = " ".join(f"{_fmt(report['summary'][m][key]):>11}" for m in SUMMARY_METRICS)
-        lines.append(f"{label:>10} {cells}")
-    cells = " ".join(
-        f"{_fmt_ci(report['summary'][m]['ci95']):>11}" for m in SUMMARY_METRICS
-    )
-    lines.append(f"{'95% CI':>10} {cells}")
-    for miss in report["missing_folds"]:
-        why = f": {miss['error']}" if miss.get("error") else ""
-        lines.append(f"fold {miss['fold']}: not finished (run {miss['run_id']}, {miss['status']}{why})")
-    return "\n".join(lines)
+    return {"experiment_id": int(experiment["id"]), "trained": trained, "stopped": stopped}
 
 
 # ---------------------------------------------------------------- helpers
@@ -264,7 +170,7 @@ def _fold_line(outcome: dict) -> str:
     test = outcome.get("metrics", {}).get("test", {})
     text = f"fold {outcome['fold']} (run {outcome['run_id']}): {outcome['status']}"
     if test:
-        text += f", test AUC {_fmt(test.get('auc'))}, accuracy {_fmt(test.get('accuracy'))}"
+        text += f", test AUC {_fmt(test.get('auc'))}"
     if outcome.get("error"):
         text += f" ({outcome['error']})"
     return text
@@ -277,13 +183,6 @@ def _isna(value) -> bool:
         return value is None or str(value) in ("<NA>", "nan")
 
 
-def _num(value) -> float | None:
-    return None if _isna(value) else float(value)
-
-
 def _fmt(value) -> str:
     return "-" if value is None or _isna(value) else f"{float(value):.3f}"
 
-
-def _fmt_ci(ci) -> str:
-    return "-" if not ci else f"{ci[0]:.2f}-{ci[1]:.2f}"

@@ -48,7 +48,11 @@ def binary_metrics(labels, probabilities, threshold: float = 0.5) -> dict[str, f
 
 def split_metrics(predictions: pd.DataFrame, threshold: float = 0.5) -> dict[str, dict[str, float]]:
     """``binary_metrics`` for each split present in ``predictions`` (columns split, label,
-    probability): {'valid': {...}, 'test': {...}}."""
+    probability): {'valid': {...}, 'test': {...}}. A file repeated in a split (same sha256)
+    counts once, as in every evaluation of the workbench."""
+    from glaucoma_core.evaluation.cv_summary import dedupe_per_fold
+
+    predictions = dedupe_per_fold(predictions)
     result = {}
     for split, part in predictions.groupby("split", sort=True):
         if len(part):

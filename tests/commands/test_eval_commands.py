@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from glaucoma_core.cli import main
-from glaucoma_core.commands.eval_commands import parse_target
 from glaucoma_core.errors import UserError
 from glaucoma_core.store import RunStore
+from glaucoma_core.workbench import Reference, parse_reference
 from tests.evaluation.test_evaluate_compare import experiment_predictions
 
 
@@ -42,14 +42,16 @@ def _json(capsys, argv):
     return json.loads(out.out)
 
 
-def test_parse_target():
-    assert parse_target("5") == ("run", 5)
-    assert parse_target("run:7") == ("run", 7)
-    assert parse_target("exp:3") == ("experiment", 3)
-    assert parse_target("experiment:big") == ("experiment", "big")
-    assert parse_target("my-cv") == ("experiment", "my-cv")
-    with pytest.raises(UserError):
-        parse_target("run:x")
+def test_parse_reference():
+    assert parse_reference("5") == Reference("run", 5)
+    assert parse_reference("run:7") == Reference("run", 7)
+    assert parse_reference("exp:3") == Reference("experiment", 3)
+    assert parse_reference("experiment:big") == Reference("experiment", "big")
+    assert parse_reference("my-cv") == Reference("experiment", "my-cv")
+    assert str(parse_reference("experiment:3")) == "exp:3" and str(parse_reference("7")) == "run:7"
+    for bad in ("run:x", "", "exp:", "run:0", "-3", f"run:{2**70}", str(2**70)):
+        with pytest.raises(UserError):
+            parse_reference(bad)
 
 
 def test_evaluate_experiment_target_sensitivity(filled, capsys):

@@ -37,7 +37,7 @@ def test_runs_of_an_empty_store(tmp_path, capsys):
     (["train", "--fold", "1"], "--preset NAME or --config FILE"),
     (["train", "--fold", "1", "--config", "/no/such/config.json"], "config file not found"),
     (["cv", "--preset", "cpu-small", "--folds", "1,x"], "--folds"),
-    (["cv", "--preset", "cpu-small", "--folds", "1,5"], "not in the dataset"),
+    (["cv", "--preset", "cpu-small", "--folds", "1,5"], "no fold 5"),
     (["cv", "--resume", "404"], "no experiment"),
     (["train", "--run-id", "77"], "no run 77"),
     (["predict", "--run", "77", "x.png"], "no run 77"),

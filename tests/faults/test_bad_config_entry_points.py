@@ -2,8 +2,8 @@
 run is recorded and before any process starts.
 
 tests/faults/test_bad_config.py checks ``TrainConfig.validate`` itself; this file checks that
-the CLI (``train``, ``cv``) and the background-job API the app calls (``start_training_job``,
-``start_cv_job``) apply it first: the store stays empty and no training process is spawned.
+the CLI (``train``, ``cv``) and the background-job API the app calls (``Workbench.start_training``,
+``Workbench.start_cross_validation``) apply it first: the store stays empty and no training process is spawned.
 """
 
 from __future__ import annotations
@@ -92,15 +92,15 @@ def test_cli_refuses_bad_config_before_recording_anything(setup, capsys, case, c
 @pytest.mark.parametrize("job", ["start_training_job", "start_cv_job"])
 @pytest.mark.parametrize("case", CASES)
 def test_job_api_refuses_bad_config_before_any_process(setup, case, job, weights_for):
-    from glaucoma_core.training import jobs
+    from glaucoma_core.workbench import Workbench
 
     data, home, spawned = setup
     config = tiny_config().with_overrides(_overrides(case, weights_for(case)))
     with pytest.raises(ConfigError) as caught:
         if job == "start_training_job":
-            jobs.start_training_job(data, 1, config, home=home)
+            Workbench(home).start_training(config, data, 1)
         else:
-            jobs.start_cv_job(data, config, home=home)
+            Workbench(home).start_cross_validation(config, data)
     assert caught.value.field == BAD[case][1], caught.value
     store = RunStore(home)
     assert store.runs().empty and store.experiments().empty and not spawned

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import functools
-import math
 import os
 
 import pandas as pd
 import pytest
 
+from glaucoma_core.commands.reports import cv_text
 from glaucoma_core.data.index import scan_dataset
 from glaucoma_core.store import RunStore
 from glaucoma_core.training.cross_validation import (
     CrossValidationError,
     create_cv_experiment,
-    format_report,
     pending_runs,
     run_cv,
-    summarize,
 )
 from glaucoma_core.training.executors import LocalExecutor
+from glaucoma_core.workbench import Workbench
 from tests.training.fakes import fake_train_fold, make_tiny_dataset, tiny_config
 
 
@@ -31,19 +30,29 @@ def setup(tmp_path):
     return store, data, index
 
 
+def report_of(store, exp):
+    """The experiment's report as the cv command and the Cross-validation page get it."""
+    return Workbench(store.home).cv_report(f"exp:{exp}", n_resamples=20)
+
+
 def test_cv_records_every_fold_and_summarises(setup):
     store, data, index = setup
     exp = create_cv_experiment(store, data, tiny_config(), index=index, name="tiny")
-    report = run_cv(store, exp, index=index, train_fn=fake_train_fold, echo=None)
-    assert report["experiment"] == exp and report["status"] == "finished"
+    trained = run_cv(store, exp, index=index, train_fn=fake_train_fold, echo=None)
+    assert trained["experiment_id"] == exp and [o["fold"] for o in trained["trained"]] == [1, 2, 3]
+    report = report_of(store, exp)
+    assert report["experiment"] == f"exp:{exp}" and report["status"] == "finished"
     assert [f["fold"] for f in report["folds"]] == [1, 2, 3]
-    assert all(f["auc"] == 1.0 and f["tp"] == 2 and f["fn"] == 0 for f in report["folds"])
-    assert report["summary"]["auc"] == {"mean": 1.0, "std": 0.0, "ci95": [1.0, 1.0], "n": 3}
+    per_fold = report["results"]["per_fold"]
+    assert per_fold["fold"].tolist() == [1, 2, 3]
+    assert (per_fold["auc"] == 1.0).all() and (per_fold["tp"] == 2).all() and (per_fold["fn"] == 0).all()
+    auc = report["results"]["summary"].set_index("metric").loc["auc"]
+    assert (auc["mean"], auc["sd"], auc["ci_low"], auc["ci_high"], auc["n_folds"]) == (1.0, 0.0, 1.0, 1.0, 3)
     runs = store.runs(exp)
     assert set(runs["status"]) == {"finished"} and len(runs) == 3
     assert len(store.predictions(runs["id"].tolist(), split="test")) == 3 * 4
     assert store.epochs(runs["id"].tolist())["epoch"].max() == 3
-    assert "95% CI" in format_report(report)
+    assert "95% t-interval" in cv_text(report)
 
 
 def test_unknown_fold_and_flat_dataset_are_refused(setup, tmp_path):
@@ -63,24 +72,25 @@ def test_cancel_stops_after_the_current_fold_and_keeps_finished_ones(setup):
 
     def cancel_in_fold_2(fold, epoch):
         if fold == 2 and epoch == 1:  # the user presses Cancel during fold 2
-            from glaucoma_core.training.jobs import cancel_experiment
-
-            cancel_experiment(store, exp)
+            Workbench(store.home).cancel(f"exp:{exp}")
 
     train = functools.partial(fake_train_fold, on_epoch=cancel_in_fold_2)
-    report = run_cv(store, exp, index=index, train_fn=train, echo=None)
+    assert run_cv(store, exp, index=index, train_fn=train, echo=None)["stopped"]
+    report = report_of(store, exp)
     by_fold = store.runs(exp).set_index("fold")
     assert by_fold.loc[1, "status"] == "finished"
     assert by_fold.loc[2, "status"] == "cancelled" and by_fold.loc[2, "epochs_done"] == 1  # stopped after its epoch
     assert store.model_path(int(by_fold.loc[2, "id"])).exists()  # cancelled keeps its best model
     assert by_fold.loc[3, "status"] == "cancelled" and pd.isna(by_fold.loc[3, "epochs_done"])  # never started
-    assert report["status"] == "incomplete" and [f["fold"] for f in report["folds"]] == [1]
+    assert report["status"] == "incomplete" and [f["fold"] for f in report["missing_folds"]] == [2, 3]
+    assert report["results"]["per_fold"]["fold"].tolist() == [1]
 
     # resume: only folds 2 and 3 are trained again; fold 1's run is untouched
     fold1_run = int(by_fold.loc[1, "id"])
     todo = pending_runs(store, exp)
     assert len(todo) == 2 and fold1_run not in todo
-    report = run_cv(store, exp, index=index, train_fn=fake_train_fold, echo=None)
+    run_cv(store, exp, index=index, train_fn=fake_train_fold, echo=None)
+    report = report_of(store, exp)
     assert report["status"] == "finished"
     assert report["folds"][0]["run_id"] == fold1_run
     assert len(store.runs(exp)) == 5  # the cancelled runs stay as history
@@ -93,21 +103,12 @@ def test_a_failing_fold_is_recorded_and_the_others_go_on(setup):
     def train(config, index, fold, **kw):
         return fake_train_fold(config, index, fold, fail_at_epoch=2 if fold == 1 else None, **kw)
 
-    report = run_cv(store, exp, executor=LocalExecutor(), index=index, train_fn=train, echo=None)
-    assert [f["fold"] for f in report["folds"]] == [2, 3]
+    run_cv(store, exp, executor=LocalExecutor(), index=index, train_fn=train, echo=None)
+    report = report_of(store, exp)
+    assert report["results"]["per_fold"]["fold"].tolist() == [2, 3]
     assert report["missing_folds"][0]["status"] == "failed"
     assert "fake failure at epoch 2" in report["missing_folds"][0]["error"]
     assert pending_runs(store, exp) and len(pending_runs(store, exp)) == 1
-
-
-def test_summary_t_interval():
-    result = summarize([0.9, 0.8, 1.0, float("nan")])
-    assert result["n"] == 3 and math.isclose(result["mean"], 0.9)
-    assert math.isclose(result["std"], 0.1)
-    half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t(0.975, 2)
-    assert math.isclose(result["ci95"][0], 0.9 - half) and math.isclose(result["ci95"][1], 0.9 + half)
-    assert summarize([0.7]) == {"mean": 0.7, "std": None, "ci95": None, "n": 1}
-    assert summarize([])["mean"] is None
 
 
 @pytest.mark.slow
@@ -118,7 +119,8 @@ def test_ray_executor_runs_folds_on_a_local_ray_instance(tmp_path):
     data = make_tiny_dataset(tmp_path / "data", folds=2, n_train=8, n_valid=4, n_test=4, size=32)
     store = RunStore(tmp_path / "home")
     exp = create_cv_experiment(store, data, tiny_config(epochs=1), name="ray-tiny")
-    report = run_cv(store, exp, executor=RayExecutor(num_cpus=2), echo=None)
+    run_cv(store, exp, executor=RayExecutor(num_cpus=2), echo=None)
+    report = report_of(store, exp)
     assert report["status"] == "finished", store.runs(exp)[["fold", "status", "error"]].to_string()
     assert [f["fold"] for f in report["folds"]] == [1, 2]
     runs = store.runs(exp)

@@ -10,7 +10,7 @@ import pytest
 from glaucoma_core.config import ConfigError
 from glaucoma_core.store import RunStore
 from glaucoma_core.training import jobs
-from glaucoma_core.training.cross_validation import cv_report
+from glaucoma_core.workbench import Workbench
 from tests.training.fakes import make_tiny_dataset, tiny_config
 
 
@@ -20,10 +20,10 @@ def test_bad_config_is_refused_before_any_run_or_process(tmp_path, monkeypatch):
     store = RunStore(tmp_path)
     bad = tiny_config().to_dict() | {"learning_rate": -1.0}
     with pytest.raises(ConfigError) as info:
-        jobs.start_training_job(tmp_path, 1, bad, home=tmp_path)
+        Workbench(tmp_path).start_training(bad, tmp_path, 1)
     assert info.value.field == "learning_rate"
     with pytest.raises(ConfigError):
-        jobs.start_cv_job(tmp_path, {"backbone": "no-such-net"}, home=tmp_path)
+        Workbench(tmp_path).start_cross_validation({"backbone": "no-such-net"}, tmp_path)
     assert store.runs().empty and not spawned
 
 
@@ -32,8 +32,9 @@ def test_a_process_that_cannot_start_fails_its_run_with_the_reason(tmp_path, mon
         raise OSError(12, "Cannot allocate memory")
 
     monkeypatch.setattr(subprocess, "Popen", no_process)
+    data = make_tiny_dataset(tmp_path / "data", folds=1, n_train=4, n_valid=1, n_test=1, size=16)
     with pytest.raises(OSError):
-        jobs.start_training_job(tmp_path, 1, tiny_config(), home=tmp_path)
+        Workbench(tmp_path).start_training(tiny_config(), data, 1)
     run = RunStore(tmp_path).runs().iloc[0]
     assert run["status"] == "failed" and "could not start the training process" in run["error"]
 
@@ -51,7 +52,8 @@ def test_job_command_is_detached_and_logged(tmp_path, monkeypatch):
             return 0
 
     monkeypatch.setattr(subprocess, "Popen", FakePopen)
-    run_id = jobs.start_training_job(tmp_path / "data", 2, tiny_config(), home=tmp_path / "home")
+    data = make_tiny_dataset(tmp_path / "data", folds=2, n_train=4, n_valid=1, n_test=1, size=16)
+    run_id = Workbench(tmp_path / "home").start_training(tiny_config(), data, 2)
     command = seen["command"]
     assert command[1:3] == ["-m", "glaucoma_core"] and "train" in command
     assert command[command.index("--run-id") + 1] == str(run_id)
@@ -59,6 +61,7 @@ def test_job_command_is_detached_and_logged(tmp_path, monkeypatch):
     assert seen["start_new_session"] is True
     assert seen["stdout"].name == str(tmp_path / "home" / "runs" / str(run_id) / "log.txt")
     store = RunStore(tmp_path / "home")
+    store.reap_dead_runs()  # what the runs command and the job launcher do before deciding anything
     run = store.run(run_id)  # pid 999999999 does not exist: the job 'died' before starting
     assert run["status"] == "failed" and "before this run started" in run["error"]
 
@@ -67,7 +70,7 @@ def test_job_command_is_detached_and_logged(tmp_path, monkeypatch):
 def test_detached_cv_job_trains_its_folds(tmp_path):
     data = make_tiny_dataset(tmp_path / "data", folds=2, n_train=8, n_valid=4, n_test=4, size=32)
     home = tmp_path / "home"
-    exp = jobs.start_cv_job(data, tiny_config(epochs=1), home=home, folds=[2], name="job-cv")
+    exp = Workbench(home).start_cross_validation(tiny_config(epochs=1), data, folds=[2], name="job-cv")
     store = RunStore(home)
     assert store.runs(exp)["fold"].tolist() == [2]  # recorded before the process runs
     deadline = time.time() + 300
@@ -76,9 +79,10 @@ def test_detached_cv_job_trains_its_folds(tmp_path):
             break
         time.sleep(0.5)
     log = jobs.read_log_tail(jobs.experiment_log_path(store, exp))
-    report = cv_report(store, exp)
+    report = Workbench(home).cv_report(f"exp:{exp}", n_resamples=20)
     assert report["status"] == "finished", log
     assert [fold["fold"] for fold in report["folds"]] == [2]
+    assert report["results"]["per_fold"]["fold"].tolist() == [2]
     assert "experiment" in log and "fold 2" in log
 
 

@@ -1,0 +1,495 @@
+"""The workbench: one implementation of each user action, under the CLI, the jobs and the pages.
+
+Every entry point (a ``python -m glaucoma_core`` command, the background job launcher, a
+Streamlit page) calls a :class:`Workbench` for these steps and arranges what it returns, so two
+places that show the same thing compute it here and cannot disagree:
+
+- datasets: :meth:`Workbench.dataset` (resolve, scan through the cache);
+- configurations: :meth:`Workbench.check_config` (against the folds it will train on);
+- training: :meth:`start_training` / :meth:`start_cross_validation` (background jobs),
+  :meth:`train` / :meth:`cross_validate` (in this process), :meth:`cancel`;
+- results: :meth:`evaluate` (a run or an experiment under a threshold rule),
+  :meth:`cv_report` (an experiment's progress and figures), :meth:`compare`,
+  :meth:`decision_threshold`;
+- models: :meth:`load_model`, :meth:`predict`, :meth:`gradcam`.
+
+Results name what they are about with references (``run:5``, ``exp:3``) that every command
+accepts as they are printed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from glaucoma_core.errors import UserError
+from glaucoma_core.workbench import datasets
+from glaucoma_core.workbench.datasets import Dataset
+from glaucoma_core.workbench.references import (
+    EXPERIMENT,
+    RUN,
+    Reference,
+    experiment_ref,
+    parse_reference,
+    run_ref,
+)
+from glaucoma_core.workbench.threshold_rule import ThresholdRule
+
+DEFAULT_RESAMPLES = 1000  # bootstrap resamples of the intervals, the same for the CLI and the app
+MAX_RESAMPLES = 100_000
+ACTIVE_STATUSES = ("queued", "running")
+
+
+class Workbench:
+    """The workbench over one home (run store, caches, demo dataset).
+
+    Args:
+        home: the workbench home (default ``$GLAUCOMA_HOME`` or ``models/``).
+        read_only: open the run store read-only (a viewer: nothing it does writes).
+    """
+
+    def __init__(self, home: str | os.PathLike | None = None, *, read_only: bool = False):
+        from glaucoma_core.paths import home_dir
+
+        self.home = home_dir(home)
+        self.read_only = read_only
+        self._store = None
+
+    def __repr__(self) -> str:
+        return f"Workbench({str(self.home)!r}{', read_only=True' if self.read_only else ''})"
+
+    @property
+    def store(self):
+        """The run store (opened on first use; a broken store is a UserError)."""
+        if self._store is None:
+            from glaucoma_core.store import RunStore
+
+            self._store = RunStore(self.home, read_only=True) if self.read_only else RunStore(self.home)
+        return self._store
+
+    # ------------------------------------------------------------ datasets and configurations
+
+    def dataset(self, data: str | os.PathLike | None = None) -> Dataset:
+        """The dataset at ``data`` (default: the demo dataset), scanned. Raises UserError."""
+        return datasets.scan(data, self.home)
+
+    def check_config(self, config, dataset: Dataset | None, folds: Iterable[int | None]) -> dict:
+        """``config`` validated for training ``folds`` of ``dataset`` (see
+        :func:`datasets.checked_config`). Returns the config dict; raises ConfigError/UserError."""
+        return datasets.checked_config(config, dataset.index if dataset is not None else None, folds)
+
+    # ------------------------------------------------------------ training
+
+    def start_training(self, config, data: str | os.PathLike | None, fold: int | None) -> int:
+        """Record a run of ``config`` on ``fold`` and train it in a detached process; returns the
+        run id at once (the config is checked before anything is recorded)."""
+        from glaucoma_core.training import jobs
+
+        config = datasets.checked_config(config, None, [])  # a bad setting is named before any scan
+        dataset = self.dataset(data)
+        run_id = self.record_run(config, dataset, fold)
+        jobs.launch(self.store, ["train", "--data", str(dataset.root), "--run-id", str(run_id)], [run_id],
+                    self.store.log_path(run_id))
+        return run_id
+
+    def record_run(self, config, dataset: Dataset, fold: int | None) -> int:
+        """Record a queued lone run of ``config`` on ``fold`` of ``dataset`` (None for a flat
+        dataset), after checking both; returns its id."""
+        if fold is None and dataset.folds:
+            raise UserError(f"{dataset.root}: give a fold (folds: {', '.join(map(str, dataset.folds))})")
+        if fold is not None:
+            datasets.check_folds(dataset, [fold])
+        config_dict = self.check_config(config, dataset, [fold])
+        return self.store.create_run(None, fold, config_dict, str(dataset.root))
+
+    def create_experiment(self, config, dataset: Dataset, folds: Iterable[int] | None = None,
+                          name: str | None = None) -> int:
+        """Record a cross-validation experiment of ``config`` over ``folds`` (default all) with
+        one queued run per fold, after checking the config on every chosen fold."""
+        from glaucoma_core.training.cross_validation import CrossValidationError, create_cv_experiment
+
+        if not dataset.folds:
+            raise UserError(f"{dataset.root}: no fold folders (fold_1, fold_2, ...) found; cross-validation "
+                            "needs the fold layout (make one with the folds command)")
+        chosen = datasets.check_folds(dataset, folds)
+        config_dict = self.check_config(config, dataset, chosen)
+        try:
+            return create_cv_experiment(self.store, dataset.root, config_dict, folds=chosen, name=name,
+                                        index=dataset.index)
+        except CrossValidationError as exc:
+            raise UserError(str(exc)) from None
+
+    def start_cross_validation(self, config, data: str | os.PathLike | None, folds: Iterable[int] | None = None,
+                               name: str | None = None, executor: str = "local",
+                               address: str | None = None) -> int:
+        """Record an experiment and train its folds in a detached process; returns its id at once."""
+        from glaucoma_core.training import jobs
+
+        config = datasets.checked_config(config, None, [])  # a bad setting is named before any scan
+        experiment_id = self.create_experiment(config, self.dataset(data), folds, name)
+        command = ["cv", "--resume", experiment_ref(experiment_id), "--executor", executor]
+        if address:
+            command += ["--address", address]
+        run_ids = [int(r) for r in self.store.runs(experiment_id)["id"]]
+        jobs.launch(self.store, command, run_ids, jobs.experiment_log_path(self.store, experiment_id))
+        return experiment_id
+
+    def train(self, run_id: int, *, dataset: Dataset | None = None,
+              echo: Callable[[str], None] | None = print) -> dict:
+        """Train the queued run ``run_id`` in this process (see ``fold_run.execute_run``)."""
+        from glaucoma_core.training.fold_run import execute_run
+
+        run = self.run(run_id)
+        if run["status"] != "queued":
+            raise UserError(f"run {run_id} is {run['status']}, not queued; only a queued run can be trained")
+        return execute_run(self.store, run_id, index=dataset.index if dataset is not None else None, echo=echo)
+
+    def cross_validate(self, experiment_id: int, *, executor: str = "local", address: str | None = None,
+                       dataset: Dataset | None = None, echo: Callable[[str], None] | None = print) -> dict:
+        """Train the experiment's unfinished folds in this process (or on Ray) and return the
+        training outcome (see ``cross_validation.run_cv``)."""
+        from glaucoma_core.training.cross_validation import run_cv
+        from glaucoma_core.training.executors import ExecutorUnavailable, make_executor
+
+        self.store.reap_dead_runs()
+        try:
+            runner = make_executor(executor, address)
+            return run_cv(self.store, experiment_id, executor=runner,
+                          index=dataset.index if dataset is not None else None, echo=echo)
+        except ExecutorUnavailable as exc:
+            raise UserError(str(exc)) from None
+
+    def cancel(self, reference: str | Reference) -> list[int]:
+        """Ask a run, or every unfinished run of an experiment, to stop (a queued run is
+        cancelled at once, a running one after its epoch, keeping its best model). Returns the
+        runs asked."""
+        ref = self.resolve(reference)
+        runs = self.store.runs(ref.key) if ref.kind == EXPERIMENT else pd.DataFrame([self.run(ref.key)])
+        active = [int(r) for r in runs.loc[runs["status"].isin(ACTIVE_STATUSES), "id"]]
+        for run_id in active:
+            self.store.request_cancel(run_id)
+        return active
+
+    # ------------------------------------------------------------ the store
+
+    def resolve(self, reference: str | int | Reference) -> Reference:
+        """The reference with an experiment's name replaced by its id; raises UserError when
+        nothing of that reference is in the store."""
+        from glaucoma_core.store import RunNotFound
+
+        ref = reference if isinstance(reference, Reference) else parse_reference(reference)
+        try:
+            if ref.kind == RUN:
+                self.store.run(int(ref.key))
+                return ref
+            return Reference(EXPERIMENT, int(self.store.experiment(ref.key)["id"]))
+        except RunNotFound as exc:
+            hint = ""
+            if ref.kind == RUN and isinstance(ref.key, int) and self._experiment_exists(ref.key):
+                hint = f" (experiment {ref.key} exists: write exp:{ref.key})"
+            raise UserError(f"{exc}{hint}") from None
+
+    def _experiment_exists(self, experiment_id: int) -> bool:
+        from glaucoma_core.store import RunNotFound
+
+        try:
+            self.store.experiment(int(experiment_id))
+            return True
+        except RunNotFound:
+            return False
+
+    def run(self, run_id: int) -> dict:
+        """One run's row (UserError when there is none)."""
+        from glaucoma_core.store import RunNotFound
+
+        try:
+            return self.store.run(int(run_id))
+        except RunNotFound as exc:
+            raise UserError(str(exc)) from None
+
+    def experiment(self, reference: str | int | Reference) -> dict:
+        """One experiment's row, by reference (``exp:3``), id (3 or ``"3"``: where only an
+        experiment can be meant, a bare number is one) or name. UserError when there is none."""
+        if isinstance(reference, Reference):
+            ref = reference
+        elif isinstance(reference, int) or str(reference).strip().isdigit():
+            ref = parse_reference(f"exp:{str(reference).strip()}")
+        else:
+            ref = parse_reference(reference)
+        if ref.kind != EXPERIMENT:
+            raise UserError(f"{ref} is a run; an experiment is written exp:N (or its name)")
+        return self.store.experiment(self.resolve(ref).key)
+
+    def finished_runs(self, reference: str | Reference) -> list[int]:
+        """The finished runs a result of ``reference`` is computed from: the run itself, or for
+        an experiment the newest finished run of each fold."""
+        ref = self.resolve(reference)
+        if ref.kind == RUN:
+            return [int(ref.key)]
+        runs = self.store.runs(ref.key)
+        finished = runs[runs["status"] == "finished"].sort_values("id")
+        return sorted(int(r) for r in finished.groupby("fold")["id"].max())
+
+    def results_signature(self, reference: str | Reference) -> tuple:
+        """What identifies the stored results of ``reference``: (run id, status, finished_at) of
+        each of its runs. Changes whenever a result could change (a cache key for the pages)."""
+        ref = self.resolve(reference)
+        runs = self.store.runs(ref.key) if ref.kind == EXPERIMENT else pd.DataFrame([self.run(ref.key)])
+        return tuple((int(r.id), str(r.status), float(r.finished_at or 0)) for r in runs.sort_values("id").itertuples())
+
+    def predictions(self, reference: str | Reference) -> pd.DataFrame:
+        """The stored per-image predictions a result of ``reference`` is computed from."""
+        ids = self.finished_runs(reference)
+        predictions = self.store.predictions(ids) if ids else pd.DataFrame()
+        if not predictions.empty and predictions["fold"].isna().all():
+            predictions["fold"] = 0  # a lone run of a flat dataset: one "fold"
+        return predictions
+
+    # ------------------------------------------------------------ results
+
+    def evaluate(self, reference: str | Reference, rule: ThresholdRule | None = None, *, split: str = "test",
+                 n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict:
+        """Metrics of a run, or of an experiment per fold, over folds and pooled.
+
+        Args:
+            reference: ``run:N``, ``exp:N`` or an experiment's name.
+            rule: how the threshold is chosen (default fixed 0.5); a rule on validation is
+                applied per fold on that fold's validation images.
+            split: the images evaluated (``test``; ``valid`` only with a fixed threshold).
+            n_resamples, seed: bootstrap settings of the intervals (AUC uses DeLong).
+
+        Returns the dict of ``evaluation.evaluate`` plus ``reference``, ``kind``,
+        ``threshold_rule`` and ``runs_without_predictions`` (an experiment's runs not counted).
+        """
+        from glaucoma_core.evaluation.evaluate import (
+            evaluate_experiment_predictions,
+            evaluate_run_predictions,
+        )
+
+        rule = rule or ThresholdRule()
+        _check_split(split, rule)
+        _check_resamples(n_resamples)
+        ref = self.resolve(reference)
+        label = self.label(ref)
+        predictions = self.predictions(ref)
+        if predictions.empty:
+            raise UserError(f"{label} has no stored predictions yet ({self._states(ref)})")
+        options = {"method": rule.method, "target": rule.target, "split": split, "n_resamples": n_resamples,
+                   "seed": seed}
+        try:
+            if ref.kind == RUN:
+                result = evaluate_run_predictions(predictions, **options)
+            else:
+                result = evaluate_experiment_predictions(predictions, **options)
+        except ValueError as exc:
+            raise UserError(f"{label}: {exc}") from None
+        head = {"reference": str(ref), "kind": ref.kind, "label": label, "threshold_rule": rule.to_dict(),
+                "threshold_rule_text": rule.describe()}
+        if ref.kind == RUN:
+            run = self.run(ref.key)
+            head["target"] = {"run": int(ref.key), "fold": _plain(run["fold"]),
+                              "experiment_id": _plain(run["experiment_id"])}
+            head["runs_without_predictions"] = []
+        else:
+            experiment = self.store.experiment(ref.key)
+            head["target"] = {k: experiment[k] for k in ("id", "name", "folds", "data_root")}
+            head["runs_without_predictions"] = self._unfinished(ref)
+        return {**head, **result}
+
+    def cv_report(self, reference: str | Reference, rule: ThresholdRule | None = None, *,
+                  n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict:
+        """An experiment's progress and test figures: what the ``cv`` command prints and the
+        Cross-validation page shows.
+
+        Returns {experiment (reference), experiment_id, name, data_root, status ('finished' when
+        every fold has a finished run, 'running', else 'incomplete'), folds: [{fold, run_id,
+        status, epochs_done, epochs_planned, error}], missing_folds: folds without a finished
+        run, threshold_rule, results: :meth:`evaluate` of the experiment (None before any fold
+        finished)}.
+        """
+        ref = self.resolve(reference)
+        if ref.kind != EXPERIMENT:
+            raise UserError(f"{ref} is a run; a cross-validation report is of an experiment (exp:N)")
+        experiment = self.store.experiment(ref.key)
+        runs = self.store.runs(ref.key)
+        folds = []
+        for fold in experiment["folds"]:
+            fold_runs = runs[runs["fold"] == fold].sort_values("id")
+            finished = fold_runs[fold_runs["status"] == "finished"]
+            row = (finished if len(finished) else fold_runs).tail(1)
+            if row.empty:
+                folds.append({"fold": int(fold), "run_id": None, "status": "none", "epochs_done": 0,
+                              "epochs_planned": datasets.planned_epochs(experiment["config"]), "error": None})
+                continue
+            r = row.iloc[0]
+            folds.append({"fold": int(fold), "run_id": int(r["id"]), "status": str(r["status"]),
+                          "epochs_done": _plain(r["epochs_done"]) or 0,
+                          "epochs_planned": datasets.planned_epochs(r["config"]),
+                          "error": None if pd.isna(r["error"]) else str(r["error"])})
+        missing = [f for f in folds if f["status"] != "finished"]
+        status = "finished" if not missing else (
+            "running" if any(f["status"] in ACTIVE_STATUSES for f in missing) else "incomplete")
+        rule = rule or ThresholdRule()
+        results = None
+        if len(missing) < len(folds):
+            results = self.evaluate(ref, rule, n_resamples=n_resamples, seed=seed)
+        return {"experiment": str(ref), "experiment_id": int(ref.key), "name": experiment["name"],
+                "data_root": experiment["data_root"], "status": status, "folds": folds, "missing_folds": missing,
+                "threshold_rule": rule.to_dict(), "threshold_rule_text": rule.describe(), "results": results}
+
+    def compare(self, a: str | Reference, b: str | Reference, rule: ThresholdRule | None = None, *,
+                split: str = "test", n_train: float | None = None) -> dict:
+        """Two runs, or two experiments, on the images they share: metrics side by side, paired
+        tests (DeLong, McNemar; per fold with Nadeau-Bengio and Wilcoxon for experiments) and
+        ``images``: the matched images with each side's call at its own threshold."""
+        from glaucoma_core.evaluation.comparison import compare_experiments, compare_runs
+
+        rule = rule or ThresholdRule()
+        _check_split(split, rule)
+        ra, rb = self.resolve(a), self.resolve(b)
+        if ra.kind != rb.kind:
+            raise UserError(f"compare two runs or two experiments, not {ra} with {rb}")
+        pa, pb = self.predictions(ra), self.predictions(rb)
+        for ref, rows in ((ra, pa), (rb, pb)):
+            if rows.empty:
+                raise UserError(f"{self.label(ref)} has no stored predictions yet ({self._states(ref)})")
+        try:
+            if ra.kind == RUN:
+                result = compare_runs(pa, pb, method=rule.method, target=rule.target, split=split)
+            else:
+                result = compare_experiments(pa, pb, method=rule.method, target=rule.target, split=split,
+                                             n_train=n_train)
+        except ValueError as exc:
+            raise UserError(f"{ra} vs {rb}: {exc}") from None
+        return {"kind": ra.kind, "a": self.label(ra), "b": self.label(rb), "a_reference": str(ra),
+                "b_reference": str(rb), "threshold_rule": rule.to_dict(), "threshold_rule_text": rule.describe(),
+                **result}
+
+    def decision_threshold(self, run_ids: list[int], rule: ThresholdRule | None = None):
+        """(ThresholdChoice, note): one threshold for classifying new images with these runs'
+        models, chosen on their validation predictions pooled. When that is impossible (no
+        validation predictions, one class only) 0.5 is used and ``note`` says why."""
+        from glaucoma_core.evaluation.thresholds import ThresholdChoice, threshold_from_predictions
+        from glaucoma_core.workbench.threshold_rule import DEFAULT_THRESHOLD
+
+        rule = rule or ThresholdRule()
+        predictions = self.store.predictions(run_ids, split="valid")
+        try:
+            return threshold_from_predictions(predictions, rule.method, rule.target), ""
+        except ValueError as exc:
+            return ThresholdChoice(DEFAULT_THRESHOLD, "fixed", DEFAULT_THRESHOLD), f"{exc}; using {DEFAULT_THRESHOLD}"
+
+    # ------------------------------------------------------------ models
+
+    def load_model(self, run_id: int):
+        """The trained model of a finished run (UserError when missing, corrupt or unsafe)."""
+        from glaucoma_core.store import ModelFileProblem
+
+        self.run(run_id)
+        try:
+            return self.store.load_model(int(run_id))
+        except ModelFileProblem as exc:
+            raise UserError(f"run {run_id}: {exc}") from None
+
+    def predict(self, run_id: int, images: Iterable[str | os.PathLike], threshold: float = 0.5,
+                model=None) -> list[dict]:
+        """P(glaucoma) and the call of each image file with a run's model.
+
+        Returns one dict per image: path, probability, prediction (class name), error (why the
+        file could not be read, else None). ``model`` skips loading when already at hand.
+        """
+        from glaucoma_core.data.images import ImageProblem, load_rgb_array
+        from glaucoma_core.labels import CLASS_NAMES
+        from glaucoma_core.training.predict import model_input_size, predict_probabilities
+
+        ThresholdRule("fixed", threshold)  # checks the value
+        model = model if model is not None else self.load_model(run_id)
+        size = model_input_size(model)
+        results, arrays, where = [], [], []
+        for image in images:
+            entry = {"path": str(image), "probability": None, "prediction": None, "error": None}
+            try:
+                arrays.append(load_rgb_array(image, size=size))
+                where.append(len(results))
+            except ImageProblem as exc:
+                entry["error"] = exc.reason
+            except OSError as exc:
+                entry["error"] = exc.strerror or str(exc)
+            results.append(entry)
+        if arrays:
+            probabilities = predict_probabilities(model, np.stack(arrays))
+            for position, probability in zip(where, probabilities, strict=True):
+                results[position]["probability"] = float(probability)
+                results[position]["prediction"] = CLASS_NAMES[int(probability >= threshold)]
+        return results
+
+    def gradcam(self, run_id: int, image: np.ndarray, *, alpha: float = 0.4, target: str = "glaucoma_logit",
+                model=None) -> dict:
+        """Grad-CAM of ``image`` (uint8 RGB, any size) with a run's model.
+
+        Returns {overlay (uint8 RGB at the image's size), probability, layer, target}.
+        """
+        from glaucoma_core.evaluation import gradcam
+        from glaucoma_core.training.predict import predict_probabilities
+
+        if not 0.0 <= alpha <= 1.0:
+            raise UserError(f"alpha must be between 0 and 1, got {alpha}")
+        model = model if model is not None else self.load_model(run_id)
+        try:
+            overlay = gradcam.gradcam_overlay(model, image, alpha=alpha, target=target)
+        except ValueError as exc:
+            raise UserError(f"run {run_id}: {exc}") from None
+        batch = gradcam._as_batch(image, gradcam._input_size(model))  # the pixels the map explains
+        probability = float(predict_probabilities(model, batch)[0])
+        return {"overlay": overlay, "probability": probability, "layer": gradcam.find_last_conv_layer(model),
+                "target": target}
+
+    # ------------------------------------------------------------ words
+
+    def label(self, reference: Reference) -> str:
+        """How to name a run or an experiment to the user: 'run 5 (fold 2)', 'experiment 3 (name)'."""
+        if reference.kind == RUN:
+            run = self.run(reference.key)
+            fold = _plain(run["fold"])
+            return f"run {reference.key} (fold {'-' if fold is None else fold})"
+        experiment = self.store.experiment(reference.key)
+        return f"experiment {experiment['id']} ({experiment['name']})"
+
+    def _unfinished(self, ref: Reference) -> list[dict]:
+        runs = self.store.runs(ref.key)
+        counted = set(self.finished_runs(ref))
+        return [{"run_id": int(r.id), "fold": _plain(r.fold), "status": r.status}
+                for r in runs.sort_values("id").itertuples() if int(r.id) not in counted]
+
+    def _states(self, ref: Reference) -> str:
+        if ref.kind == RUN:
+            return self.run(ref.key)["status"]
+        states = ", ".join(f"run {u['run_id']} {u['status']}" for u in self._unfinished(ref))
+        return states or "no runs"
+
+
+def _check_split(split: str, rule: ThresholdRule) -> None:
+    if split not in ("test", "valid"):
+        raise UserError(f"split must be test or valid, not {split!r}")
+    if split == "valid" and rule.uses_validation:
+        raise UserError("a threshold chosen on validation predictions cannot be evaluated on them; use the test split")
+
+
+def _check_resamples(n: int) -> None:
+    if not isinstance(n, int) or not 1 <= n <= MAX_RESAMPLES:
+        raise UserError(f"bootstrap resamples must be a whole number from 1 to {MAX_RESAMPLES}, got {n}")
+
+
+def _plain(value: Any):
+    try:
+        return None if value is None or pd.isna(value) else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+__all__ = ["DEFAULT_RESAMPLES", "Workbench", "experiment_ref", "run_ref"]
+
