@@ -6,8 +6,12 @@ Columns (see :data:`INDEX_COLUMNS`):
     class_name (folder name as on disk), width, height (Int64, after EXIF orientation),
     mode (the file's PIL mode), bytes (int), sha256 (hex str, '' when unreadable),
     problem (str, '' when the image is usable, else the reason).
-``df.attrs``: layout ('folds' | 'flat'), root, ignored (folders outside the layout), cache_hits,
-decoded (images actually decoded), seconds.
+``df.attrs``: layout ('folds' | 'flat'), root, ignored (folders outside the layout),
+layout_folds (fold numbers whose folders exist, with images or not), empty_folders (class
+folders holding no image file), cache_hits, decoded (images actually decoded), seconds.
+
+A file whose name is not valid UTF-8 (a Latin-1 name) is listed under an escaped name
+(``caf\\xe9.jpg``) with a problem, never opened; the other files are used.
 
 Every image is checked completely (all pixels decoded), in parallel threads. Work is shared:
 hard links of one file (same device and inode, as in the demo dataset where one image sits in
@@ -36,7 +40,7 @@ from glaucoma_core.data.images import (
     inspect_image,
     read_image_bytes,
 )
-from glaucoma_core.data.layout import DatasetLayoutError, ImageEntry, discover
+from glaucoma_core.data.layout import DatasetLayoutError, ImageEntry, discover, printable, undecodable
 from glaucoma_core.data.scan_cache import CachedFile, ScanCache
 
 __all__ = [
@@ -49,6 +53,7 @@ __all__ = [
     "dataset_fingerprint",
     "fold_numbers",
     "empty_index",
+    "missing_images",
 ]
 
 INDEX_COLUMNS = [
@@ -57,6 +62,7 @@ INDEX_COLUMNS = [
 ]
 _SPLIT_ORDER = {name: i for i, name in enumerate(labels.SPLITS)}
 CACHE_FILE_NAME = "scan_cache.sqlite"
+UNDECODABLE_NAME = "file name is not valid UTF-8 (a Latin-1 name?): listed under an escaped name; rename it to use it"
 
 
 # --- checking one file ---------------------------------------------------------------------
@@ -149,6 +155,10 @@ def scan_dataset(
         allowed_root = _default_allowed_root(root)
     confine = os.path.realpath(allowed_root) if allowed_root is not None else None
     for entry in entries:
+        if undecodable(entry.path):  # listed under an escaped name, never opened
+            stats.append(None)
+            results.append(CachedFile(0, 0, "", None, None, "", UNDECODABLE_NAME))
+            continue
         if confine is not None and not _inside(os.path.realpath(entry.path), confine):
             stats.append(None)
             results.append(CachedFile(0, 0, "", None, None, "", f"outside the allowed data root {confine}"))
@@ -213,6 +223,8 @@ def scan_dataset(
     index = _frame(entries, results, found.layout, found.root)
     index.attrs.update(
         ignored=list(found.ignored),
+        layout_folds=list(found.folds),
+        empty_folders=list(found.empty),
         cache_hits=cache_hits,
         decoded=checker.decoded,
         seconds=round(time.perf_counter() - started, 3),
@@ -252,8 +264,8 @@ def _store(cache: ScanCache, rows, root: str, keep: set[str]) -> None:
 def _frame(entries: list[ImageEntry], results: list[CachedFile], layout: str, root: str) -> pd.DataFrame:
     records = [
         {
-            "path": e.path,
-            "relpath": e.relpath,
+            "path": printable(e.path),
+            "relpath": printable(e.relpath),
             "fold": e.fold,
             "split": e.split,
             "label": int(e.label),
@@ -298,6 +310,29 @@ def usable(index: pd.DataFrame) -> pd.DataFrame:
 def fold_numbers(index: pd.DataFrame) -> list[int]:
     """Sorted fold numbers present in the index ([] for a flat layout)."""
     return sorted(int(f) for f in index["fold"].dropna().unique())
+
+
+def missing_images(index: pd.DataFrame, folds=None) -> str | None:
+    """What is missing when (some of) a dataset has no image, in words, else None.
+
+    ``folds``: the fold numbers about to be used (default: every fold folder on disk). Says
+    "no images found in ROOT (...)" when the index has no usable image at all, and names the
+    fold folders found on disk that hold no image (they are not in :func:`fold_numbers`: a
+    cross-validation over "all folds" would silently skip them).
+    """
+    root = index.attrs.get("root", "the dataset")
+    empty = list(index.attrs.get("empty_folders", []))
+    shown = ", ".join(empty[:6]) + (" ..." if len(empty) > 6 else "")
+    if usable(index).empty:
+        where = f" ({shown} hold no image files)" if empty else ""
+        return f"no images found in {root}{where}"
+    on_disk = [int(f) for f in index.attrs.get("layout_folds", [])]
+    wanted = on_disk if folds is None else [int(f) for f in folds if f is not None]
+    lacking = [f for f in wanted if f in on_disk and f not in fold_numbers(usable(index))]
+    if lacking:
+        return f"no images found in fold(s) {', '.join(map(str, lacking))} of {root}" + (
+            f" ({shown} hold no image files)" if empty else "")
+    return None
 
 
 def find_duplicates(index: pd.DataFrame) -> pd.DataFrame:

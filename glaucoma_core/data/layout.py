@@ -50,12 +50,34 @@ class ImageEntry:
 
 @dataclass
 class DiscoveredDataset:
-    """Result of :func:`discover`: layout ('folds' or 'flat'), image entries, ignored folders."""
+    """Result of :func:`discover`: layout ('folds' or 'flat'), image entries, ignored folders,
+    the fold numbers whose folders exist (``folds``, even those without images) and the class
+    folders that hold no image file (``empty``, relpaths)."""
 
     root: str
     layout: str
     entries: list[ImageEntry]
     ignored: list[str] = field(default_factory=list)  # relpaths of folders that are not part of the layout
+    folds: list[int] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+
+
+def undecodable(text: str) -> bool:
+    """True when a file name (as Python decoded it) holds bytes that are not valid UTF-8
+    (a Latin-1 name like ``caf\\xe9.jpg`` from an old camera or a Windows share)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def printable(text: str) -> str:
+    """``text`` with bytes that are not valid UTF-8 shown as ``\\xNN`` (safe to print, store
+    in pandas or SQLite); unchanged when it is valid."""
+    if not undecodable(text):
+        return text
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 def is_ignored_name(name: str) -> bool:
@@ -148,19 +170,24 @@ def _entries(root: str, layout: str, class_folders: list[_ClassFolder], ignored:
     structural |= {os.path.dirname(os.path.dirname(c.path)) for c in class_folders}
     visited = {key for key in map(_dir_key, structural) if key is not None}
     prefix = root.rstrip(os.sep) + os.sep  # paths below are built by joining onto root
-    entries = [
-        ImageEntry(
-            path=path,
-            relpath=path[len(prefix):].replace(os.sep, "/"),
-            fold=c.fold,
-            split=c.split,
-            class_name=c.name,
-            label=c.label,
+    entries, empty = [], []
+    for c in class_folders:
+        found = _images_below(c.path, visited)
+        if not found:
+            empty.append(printable(c.path[len(prefix):].replace(os.sep, "/")))
+        entries.extend(
+            ImageEntry(
+                path=path,
+                relpath=path[len(prefix):].replace(os.sep, "/"),
+                fold=c.fold,
+                split=c.split,
+                class_name=c.name,
+                label=c.label,
+            )
+            for path in found
         )
-        for c in class_folders
-        for path in _images_below(c.path, visited)
-    ]
-    return DiscoveredDataset(root, layout, entries, ignored)
+    folds = sorted({c.fold for c in class_folders if c.fold is not None})
+    return DiscoveredDataset(root, layout, entries, [printable(name) for name in ignored], folds, empty)
 
 
 def _has_split_dirs(folder: str) -> bool:
@@ -174,9 +201,14 @@ def discover(root: str | os.PathLike) -> DiscoveredDataset:
     """
     root_str = os.path.abspath(os.fspath(root))
     if not os.path.exists(root_str):
-        raise DatasetLayoutError(f"{root_str}: no such folder")
+        raise DatasetLayoutError(f"{printable(root_str)}: no such folder")
     if not os.path.isdir(root_str):
-        raise DatasetLayoutError(f"{root_str}: not a folder")
+        raise DatasetLayoutError(f"{printable(root_str)}: not a folder")
+    if undecodable(root_str):
+        raise DatasetLayoutError(
+            f"{printable(root_str)}: the folder's path is not valid UTF-8 text (an old Latin-1 name?); "
+            "rename it (the images inside are fine)"
+        )
     children = _subdirs(root_str)
     ignored: list[str] = []
 
@@ -187,7 +219,7 @@ def discover(root: str | os.PathLike) -> DiscoveredDataset:
             number = labels.fold_number(d.name)
             if number in seen:
                 raise DatasetLayoutError(
-                    f"{root_str}: folders {seen[number]!r} and {d.name!r} both name fold {number}"
+                    f"{root_str}: folders {printable(seen[number])!r} and {printable(d.name)!r} both name fold {number}"
                 )
             seen[number] = d.name
         class_folders: list[_ClassFolder] = []
@@ -207,9 +239,15 @@ def discover(root: str | os.PathLike) -> DiscoveredDataset:
         ignored.extend(d.name for d in children if d not in class_dirs)
         return _entries(root_str, "flat", class_folders, ignored)
 
-    found = ", ".join(repr(d.name) for d in children[:10]) or "no sub-folders"
+    fold_like = [d.name for d in children if labels.fold_number(d.name) is not None]
+    if fold_like:
+        raise DatasetLayoutError(
+            f"{printable(root_str)}: no images found in {', '.join(map(printable, fold_like[:10]))}: these fold "
+            "folders hold no split folders (train, valid, test) with class folders of images"
+        )
+    found = ", ".join(repr(printable(d.name)) for d in children[:10]) or "no sub-folders"
     raise DatasetLayoutError(
-        f"{root_str}: not a dataset folder (found {found}). Expected ROOT/<fold>/<split>/<class>/<image> "
+        f"{printable(root_str)}: not a dataset folder (found {found}). Expected ROOT/<fold>/<split>/<class>/<image> "
         "(e.g. fold_1/train/abnormal/x.jpg) or ROOT/<class>/<image> with class folders named "
         "normal|healthy|negative|0 and abnormal|glaucoma|glaucomatous|positive|1"
     )
