@@ -213,29 +213,29 @@ class Setting:
         kind = self.kind
         if kind == "bool":
             if not isinstance(value, bool):
-                return f"must be true or false, got {value!r}"
+                return f"must be true or false, got {_short(value)}"
         elif kind == "int":
             if not is_whole(value):
-                return f"must be a whole number{self._range_suffix()}, got {value!r}"
+                return f"must be a whole number{self._range_suffix()}, got {_short(value)}"
             if not self.in_range(value):
                 return f"must be a whole number{self._range_suffix()}, got {_short(value)}"
         elif kind == "float":
             if not is_number(value):
-                return f"must be a number{self._range_suffix()}, got {value!r}"
+                return f"must be a number{self._range_suffix()}, got {_short(value)}"
             if isinstance(value, float) and not math.isfinite(value):
                 return f"must be a finite number{self._range_suffix()}, got {value!r}"
             if not self.in_range(value):
                 return f"must be a number{self._range_suffix()}, got {_short(value)}"
         elif kind == "str":
             if not isinstance(value, str) or not value.strip():
-                return f"must be text, got {value!r}"
+                return f"must be text, got {_short(value)}"
         elif kind == "choice":
             choices = self.allowed_choices()
             if not _hashable(value) or value not in choices:
-                return f"{value!r} is not one of {', '.join(map(str, choices))}"
+                return f"{_short(value)} is not one of {', '.join(map(str, choices))}"
         elif kind == "mapping":
             if not isinstance(value, dict):
-                return f"must be a mapping of name -> value, got {value!r}"
+                return f"must be a mapping of name -> value, got {_short(value)}"
         elif kind == "int_list":
             problem = self._list_problem(value)
             if problem:
@@ -306,7 +306,10 @@ def _short(value: Any, limit: int = 60) -> str:
     """repr of ``value``, shortened (an int of 5000 digits must not fill the screen)."""
     if is_whole(value) and abs(value) >= 10**18:
         return f"about 2**{abs(value).bit_length() - 1}" if value > 0 else f"about -2**{abs(value).bit_length() - 1}"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # holds an int too long to print
+        return f"a {type(value).__name__} holding a number of thousands of digits"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -8,6 +8,8 @@ the CLI (``train``, ``cv``) and the background-job API the app calls (``Workbenc
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from glaucoma_core.cli import main
@@ -50,6 +52,9 @@ BAD = {  # name: (--set overrides, field named in the message)
     "input size the backbone cannot take": ({"backbone": "inceptionv3", "backbone_options": "{}", "weights": "none",
                                              "input_size": "64"},
                                             "input_size"),
+    "non-finite number (issue 17 item 7)": ({"augment_rotation": "nan"}, "augment_rotation"),
+    "seed Keras cannot take (issue 17 item 7)": ({"seed": str(2**70)}, "seed"),
+    "absurd epoch count (issue 17 item 7)": ({"epochs": str(10**9)}, "epochs"),
     "weights of another network": ({"backbone": "mobilenetv2", "backbone_options": '{"alpha": 0.35}',
                                     "trainable": "head", "input_size": "64", "weights": "{weights}"}, "weights"),
 }
@@ -102,5 +107,25 @@ def test_job_api_refuses_bad_config_before_any_process(setup, case, job, weights
         else:
             Workbench(home).start_cross_validation(config, data)
     assert caught.value.field == BAD[case][1], caught.value
+    store = RunStore(home)
+    assert store.runs().empty and store.experiments().empty and not spawned
+
+
+@pytest.mark.parametrize("command", ["train", "cv"])
+@pytest.mark.parametrize(("encoding", "seed", "said"), [("utf-16", 2**70, "seed: must be"),
+                                                        ("utf-8-sig", -1, "seed: must be"), ("latin-1", 0, "UTF-8")])
+def test_cli_reads_a_utf16_config_file_and_refuses_its_bad_values(setup, capsys, tmp_path, command, encoding, seed,
+                                                                   said):
+    """A config file as PowerShell's `>` writes it (UTF-16 with a BOM) is read, so the bad seed in it
+    is what the user is told about; a file in another encoding gets a message, not a traceback."""
+    data, home, spawned = setup
+    settings = {**tiny_config().to_dict(), "seed": seed, "weights": "caf\u00e9" if encoding == "latin-1" else "none"}
+    path = tmp_path / "config.json"
+    path.write_bytes(json.dumps(settings, ensure_ascii=False).encode(encoding))
+    where = ["--fold", "1"] if command == "train" else []
+    code = main(["--home", str(home), command, "--data", str(data), *where, "--config", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert said in err and "Traceback" not in err and "UnicodeDecodeError" not in err, err
     store = RunStore(home)
     assert store.runs().empty and store.experiments().empty and not spawned
