@@ -17,11 +17,9 @@ Importing this module does not import TensorFlow (only validating a weights *fil
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import json
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -452,51 +450,19 @@ RULES: tuple[Rule, ...] = (
 
 # ---- reading a configuration file -------------------------------------------------------------
 
-_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
 
 def read_config_text(path: Path) -> str:
-    """The text of configuration file ``path``: a regular file of at most :data:`MAX_CONFIG_BYTES`,
-    in UTF-8 (optionally with a byte-order mark) or UTF-16/UTF-32 (with a mark, or UTF-16 without
-    one when every other byte is zero, as JSON in UTF-16 is). ConfigError('config', ...) otherwise.
+    """The text of configuration file ``path`` through the one safe opener
+    (:mod:`glaucoma_core.data.safe_files`): a regular file (a FIFO or a device is refused
+    without blocking) of at most :data:`MAX_CONFIG_BYTES`, in UTF-8 (with or without a
+    byte-order mark) or UTF-16/UTF-32 with a byte-order mark. ConfigError('config', ...) otherwise.
     """
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or error
-        raise ConfigError("config", f"cannot read {path}: {reason}") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError("config", f"{path} is not a regular file")
-        data = handle.read(MAX_CONFIG_BYTES + 1)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError("config", f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration file")
-    return decode_config_bytes(data, str(path))
+    from glaucoma_core.data.safe_files import UnsafeFileError, read_user_text
 
-
-def decode_config_bytes(data: bytes, where: str = "the configuration") -> str:
-    """Decode a configuration file's bytes (see :func:`read_config_text` for the encodings)."""
-    codec = next((name for bom, name in _BOMS if data.startswith(bom)), None)
-    if codec is None and b"\x00" in data and len(data) % 2 == 0:
-        if not any(data[1::2]):
-            codec = "utf-16-le"
-        elif not any(data[0::2]):
-            codec = "utf-16-be"
     try:
-        return data.decode(codec or "utf-8")
-    except UnicodeDecodeError as error:
-        raise ConfigError(
-            "config",
-            f"{where} is not text in {codec or 'UTF-8'} (undecodable bytes at offset {error.start}); "
-            "save it as UTF-8",
-        ) from None
+        return read_user_text(path, max_bytes=MAX_CONFIG_BYTES)
+    except UnsafeFileError as error:
+        raise ConfigError("config", f"cannot read {error}") from None
 
 
 # ---- presets ------------------------------------------------------------------------------
