@@ -155,11 +155,14 @@ class RunStore:
             conn.close()
         self._local.conn = None
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"{self.path}: this run store was opened read-only; it cannot be written", "readonly")
+
     @contextmanager
     def _tx(self):
         """A short write transaction (takes the write lock at once; waits when busy)."""
-        if self.read_only:
-            raise StoreError(f"{self.path}: this run store was opened read-only; it cannot be written", "readonly")
+        self._check_writable()
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -648,6 +651,7 @@ class RunStore:
         Raises ModelSaveError (OSError), or StoreError when ``runs/<id>/`` already belongs to
         another run (another store's folder: it is left alone).
         """
+        self._check_writable()  # before any file is written
         info = self._run_row(run_id)
         folder = self.run_dir(info["id"])
         mine = self._identity(info)

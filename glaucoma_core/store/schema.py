@@ -42,22 +42,22 @@ class StoreError(UserError):
         self.kind = kind
 
 
-# What SQLite says (lower case) -> (kind, what it means for the user).
+# What SQLite says (lower case) -> kind, what happened, what the user can do.
 _ERROR_KINDS = (
     (("database or disk is full", "sqlite_full"), "full",
-     "disk full: the run store cannot write (database or disk is full); free disk space, then retry"),
+     "disk full: the run store cannot write (database or disk is full)", "free disk space, then retry"),
     (("disk i/o error", "sqlite_ioerr"), "io",
-     "disk I/O error: the disk holding the run store failed to read or write; check the disk"),
+     "disk I/O error: the disk holding the run store failed to read or write", "check the disk"),
     (("malformed", "file is not a database", "not a database", "sqlite_corrupt", "sqlite_notadb",
       "file is encrypted"), "damaged",
-     "the run store file is damaged (database disk image is malformed); restore it from a backup, "
-     "or move it away to start a new store"),
+     "the run store file is damaged (database disk image is malformed)",
+     "restore it from a backup, or move it away to start a new store"),
     (("readonly database", "read-only", "sqlite_readonly", "query_only"), "readonly",
-     "the run store is read-only here (opened read-only, or the file or its folder is not writable)"),
+     "the run store is read-only here", "open it read-write, or make the file and its folder writable"),
     (("database is locked", "database table is locked", "sqlite_busy", "sqlite_locked"), "locked",
-     "the run store is locked by another process for too long; retry when it is done"),
+     "the run store is locked by another process for too long", "retry when that process is done"),
     (("unable to open database",), "missing",
-     "the run store file cannot be opened (missing, or its folder is not accessible)"),
+     "the run store file cannot be opened", "check that its folder exists and is accessible"),
 )
 
 
@@ -65,6 +65,7 @@ def store_error(exc: BaseException, path: str | Path, action: str = "") -> Store
     """The StoreError for a sqlite3 (or pandas.errors.DatabaseError) failure ``exc``.
 
     path: the store file; action: what was being done ('reading runs', 'saving an epoch'...).
+    The message reads "PATH: what happened while ACTION; what to do (SQLite: its words)".
     """
     cause = exc
     while not isinstance(cause, sqlite3.Error) and cause.__cause__ is not None:
@@ -72,9 +73,9 @@ def store_error(exc: BaseException, path: str | Path, action: str = "") -> Store
     text = str(cause).lower()
     name = str(getattr(cause, "sqlite_errorname", "") or "").lower()
     doing = f" while {action}" if action else ""
-    for needles, kind, meaning in _ERROR_KINDS:
+    for needles, kind, what, advice in _ERROR_KINDS:
         if any(needle in text or needle == name for needle in needles):
-            return StoreError(f"{path}: {meaning}{doing} (SQLite: {cause})", kind)
+            return StoreError(f"{path}: {what}{doing}; {advice} (SQLite: {cause})", kind)
     return StoreError(f"{path}: the run store failed{doing} (SQLite: {cause})")
 
 
@@ -152,6 +153,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "experiments, runs, epochs, predictions, final metrics", _V1),
     (2, "runs: best epoch, model path, host, seconds, skipped images; indexes", _V2),
     (3, "store identity (store_info.store_uuid) and run identity (runs.uuid)", _V3),
+    # External evaluations (glaucoma_core/store/external_results.py): one per experiment or run,
+    # external dataset fingerprint and threshold rule; a new one of the same three replaces it.
+    (4, "external evaluations", [
+        """CREATE TABLE IF NOT EXISTS external_evaluations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            experiment_id INTEGER REFERENCES experiments(id) ON DELETE CASCADE,
+            run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+            data_root TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            threshold_rule TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            result TEXT NOT NULL,
+            predictions TEXT)""",
+        "CREATE UNIQUE INDEX IF NOT EXISTS external_by_target ON external_evaluations("
+        "COALESCE(experiment_id, -1), COALESCE(run_id, -1), fingerprint, threshold_rule)",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
