@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
-from PIL import Image
 
+from app_pages._components import bench as workbench
 from app_pages._components import pickers
-from app_pages._components.loaders import load_model, run_store
-from app_pages._components.modeling import gradcam_overlay, input_size, predict
 from app_pages._components.sidebar import get_context
 from app_pages._components.text import md_escape
-from app_pages._components.thresholds import model_threshold
 from glaucoma_core.data.uploads import ACCEPTED_TYPES, check_upload
-from glaucoma_core.evaluation.ensemble import decide, summarize_probabilities
-from glaucoma_core.labels import CLASS_NAMES
+from glaucoma_core.errors import UserError
 
 DETAIL_LIMIT = 6  # images shown in full detail; the rest only in the table
 
@@ -25,7 +20,8 @@ st.caption(
     "A research tool, not a diagnosis."
 )
 
-store = run_store(ctx.home)
+bench = workbench.viewer(ctx.home)
+store = bench.store
 runs = store.runs()
 finished = runs[runs["status"] == "finished"]
 if finished.empty:
@@ -51,8 +47,8 @@ else:
     run_ids = [int(r) for r in exp_runs.loc[exp_runs["status"] == "finished", "id"]]
     model_name = f"experiment {exp_id} ({len(run_ids)} fold models)"
 
-method, target = pickers.pick_threshold_method("classify_threshold")
-choice, note = model_threshold(store, run_ids, method, target)
+rule = pickers.pick_threshold_method("classify_threshold")
+choice, note = bench.decision_threshold(run_ids, rule)
 st.caption(
     f"Decision: glaucoma when P(glaucoma) ≥ **{choice.threshold:.3f}** ({pickers.THRESHOLD_METHODS[choice.method]}"
     + (f", on {choice.n_valid} validation images" if choice.n_valid else "")
@@ -64,8 +60,8 @@ if note:
 models = []
 for rid in run_ids:
     try:
-        models.append((rid, load_model(ctx.home, rid)))
-    except Exception as exc:  # ModelFileProblem: missing, corrupt or unsafe file
+        models.append((rid, workbench.load_model(bench, rid)))
+    except UserError as exc:  # missing, corrupt or unsafe model file
         st.error(f"Run {rid}: its model cannot be used: {exc}")
 if not models:
     st.stop()
@@ -87,12 +83,15 @@ good = [c for c in checks if c.ok]
 if not good:
     st.stop()
 
-size = input_size(models[0][1])
-batch = np.stack([np.asarray(Image.fromarray(c.image).resize((size, size), Image.Resampling.BILINEAR)) for c in good])
 with st.spinner(f"Classifying {len(good)} image(s) with {model_name}…"):
-    matrix = np.stack([predict(model, batch) for _, model in models])
-summary = summarize_probabilities(matrix)
-summary["decision"] = [CLASS_NAMES[d] for d in decide(summary["probability"], choice.threshold)]
+    try:  # the uploaded bytes, decoded exactly as a training image of the same file would be
+        classified = bench.classify(models, [uploads[checks.index(c)].getvalue() for c in good], choice.threshold)
+    except UserError as exc:
+        st.error(str(exc))
+        st.stop()
+batch = classified["inputs"]
+size = batch.shape[1]
+summary = classified["summary"]
 summary.insert(0, "image", [c.name for c in good])
 summary["notes"] = ["; ".join(c.notes) for c in good]
 
@@ -124,9 +123,9 @@ for i, check in enumerate(good[:DETAIL_LIMIT]):
         c1.image(check.image, caption="uploaded", width="stretch")
         c2.image(batch[i], caption=f"model input ({size} × {size})", width="stretch")
         try:
-            overlay = gradcam_overlay(models[0][1], batch[i])
-            c3.image(overlay, caption=f"Grad-CAM (run {models[0][0]})", width="stretch")
-        except Exception as exc:  # a backbone without a reachable conv layer: say so, keep the rest
+            cam = bench.gradcam(models[0][0], batch[i], model=models[0][1])
+            c3.image(cam["overlay"], caption=f"Grad-CAM (run {models[0][0]})", width="stretch")
+        except UserError as exc:  # a backbone without a reachable conv layer: say so, keep the rest
             c3.info(f"Grad-CAM unavailable: {exc}")
         c4.metric("P(glaucoma)", f"{row['probability']:.3f}")
         if len(models) > 1:
@@ -136,4 +135,5 @@ for i, check in enumerate(good[:DETAIL_LIMIT]):
         c4.caption(f"threshold {choice.threshold:.3f}")
 
 if len(models) > 1:
-    st.caption("Grad-CAM shows the first fold model; the probability is the mean of all fold models.")
+    st.caption(f"Grad-CAM shows the model of run {models[0][0]}; the probability is the mean of all "
+               f"{len(models)} fold models.")

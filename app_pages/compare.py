@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app_pages._components import bench as workbench
 from app_pages._components import pickers
-from app_pages._components.evaluation import evaluate_experiment, evaluate_run, finished_run_ids
-from app_pages._components.loaders import run_store, thumbnail
+from app_pages._components.loaders import thumbnail
 from app_pages._components.sidebar import get_context
 from glaucoma_core import charts
-from glaucoma_core.evaluation.comparison import compare_experiments, compare_runs
-from glaucoma_core.evaluation.metrics import METRIC_LABELS, predict_labels
+from glaucoma_core.errors import UserError
+from glaucoma_core.evaluation.metrics import METRIC_LABELS
+from glaucoma_core.workbench import experiment_ref, run_ref
 
 SHOWN_METRICS = ("auc", "accuracy", "sensitivity", "specificity", "f1", "balanced_accuracy", "sens_at_spec85",
                  "sens_at_spec95", "brier", "fn", "fp")
@@ -19,7 +20,8 @@ MAX_DISAGREEMENTS = 18
 
 ctx = get_context()
 st.title("Compare")
-store = run_store(ctx.home)
+bench = workbench.viewer(ctx.home)
+store = bench.store
 runs = store.runs()
 finished = runs[runs["status"] == "finished"]
 if len(finished) < 2:
@@ -28,33 +30,26 @@ if len(finished) < 2:
     st.stop()
 
 mode = st.radio("Compare", ["Runs", "Experiments"], horizontal=True, key="compare_mode")
-method, target = pickers.pick_threshold_method("compare_threshold", default="fixed")
+rule = pickers.pick_threshold_method("compare_threshold", default="fixed")
 
-items: list[dict] = []  # label, config, metrics, predictions (test rows used), run_ids
+items: list[dict] = []  # label, reference, config, metrics, predictions (test rows used), run_ids
 if mode == "Runs":
-    chosen = pickers.pick_runs(runs, key="compare_runs", label="Runs (two or more)")
-    for run_id in chosen:
-        try:
-            result = evaluate_run(store, runs, run_id, method, target)
-        except ValueError as exc:
-            st.warning(f"Run {run_id}: {exc}")
-            continue
-        items.append({"label": f"run {run_id}", "config": store.run(run_id)["config"], "metrics": result["metrics"],
-                      "predictions": store.predictions([run_id]), "run_ids": [run_id],
-                      "threshold": result["threshold"]["threshold"]})
+    chosen = [run_ref(r) for r in pickers.pick_runs(runs, key="compare_runs", label="Runs (two or more)")]
 else:
-    experiments = store.experiments()
-    chosen = pickers.pick_experiments(experiments, key="compare_experiments", label="Experiments (two or more)")
-    for exp_id in chosen:
-        try:
-            result = evaluate_experiment(store, runs, exp_id, method, target)
-        except ValueError as exc:
-            st.warning(f"Experiment {exp_id}: {exc}")
-            continue
-        ids = finished_run_ids(store, exp_id)
-        items.append({"label": f"exp {exp_id}", "config": store.experiment(exp_id)["config"],
-                      "metrics": result["pooled"], "predictions": store.predictions(ids), "run_ids": ids,
-                      "threshold": None})
+    chosen = [experiment_ref(e) for e in pickers.pick_experiments(store.experiments(), key="compare_experiments",
+                                                                   label="Experiments (two or more)")]
+for reference in chosen:
+    try:
+        result = workbench.evaluate(bench, reference, rule)
+    except UserError as exc:
+        st.warning(f"{reference}: {exc}")
+        continue
+    key = int(reference.split(":")[1])
+    config = store.run(key)["config"] if mode == "Runs" else store.experiment(key)["config"]
+    items.append({"label": reference.replace("run:", "run ").replace("exp:", "exp "), "reference": reference,
+                  "config": config, "metrics": result["metrics"] if mode == "Runs" else result["pooled"],
+                  "predictions": bench.predictions(reference), "run_ids": bench.finished_runs(reference)})
+st.caption(f"Threshold: {rule.describe()}.")
 if len(items) < 2:
     st.info("Choose at least two with results.")
     st.stop()
@@ -121,13 +116,11 @@ reference = items[0]
 tests, matched_pairs = [], []
 for other in items[1:]:
     try:
-        if mode == "Runs":
-            result = compare_runs(reference["predictions"], other["predictions"], method=method, target=target)
-        else:
-            result = compare_experiments(reference["predictions"], other["predictions"], method=method, target=target)
-    except ValueError as exc:
+        result = workbench.compare(bench, reference["reference"], other["reference"], rule)
+    except UserError as exc:
         st.warning(f"{reference['label']} vs {other['label']}: {exc}")
         continue
+    other["images"] = result["images"]
     tests.append({
         "comparison": f"{reference['label']} vs {other['label']}", "shared test images": result["n_images"],
         "AUC difference": result["delong"].get("difference"), "DeLong p": result["delong"].get("p_value"),
@@ -145,17 +138,10 @@ if tests:
 if matched_pairs:
     other = st.selectbox("Images on which they disagree", [o["label"] for o in matched_pairs], key="compare_disagree")
     other_item = next(o for o in matched_pairs if o["label"] == other)
-    a = reference["predictions"][reference["predictions"]["split"] == "test"]
-    b = other_item["predictions"][other_item["predictions"]["split"] == "test"]
-    merged = a.merge(b, on=["sha256"], suffixes=("_a", "_b"))
-    merged = merged.drop_duplicates("sha256")
-    ta = reference["threshold"] if reference["threshold"] is not None else 0.5
-    tb = other_item["threshold"] if other_item["threshold"] is not None else 0.5
-    merged["call_a"] = predict_labels(merged["probability_a"], ta)
-    merged["call_b"] = predict_labels(merged["probability_b"], tb)
-    disagree = merged[merged["call_a"] != merged["call_b"]]
-    st.caption(f"{len(disagree)} of {len(merged)} shared test images get different calls "
-               f"(thresholds {ta:.2f} and {tb:.2f}).")
+    images = other_item["images"]  # matched by the comparison itself: the same images as the tests above
+    disagree = images[images["disagree"]]
+    st.caption(f"{len(disagree)} of {len(images)} shared test images get different calls, each side at its own "
+               f"threshold ({rule.describe()}): the discordant pairs of the McNemar test above.")
     cols = st.columns(6)
     for i, row in enumerate(disagree.head(MAX_DISAGREEMENTS).itertuples()):
         with cols[i % 6]:
@@ -164,5 +150,5 @@ if matched_pairs:
                 st.caption(thumb)
             else:
                 st.image(thumb, width="stretch")
-            truth = "glaucoma" if row.label_a == 1 else "normal"
+            truth = "glaucoma" if row.label == 1 else "normal"
             st.caption(f"truth **{truth}** · A {row.probability_a:.2f} · B {row.probability_b:.2f}")

@@ -5,26 +5,27 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app_pages._components import bench as workbench
 from app_pages._components import pickers
 from app_pages._components.config_form import preset_and_form
-from app_pages._components.evaluation import evaluate_experiment, finished_run_ids
-from app_pages._components.jobs import cancel_experiment, start_cross_validation
-from app_pages._components.live import ACTIVE, POLL_SECONDS
-from app_pages._components.loaders import dataset_index, run_store
+from app_pages._components.live import ACTIVE, POLL_SECONDS, shown_status
+from app_pages._components.loaders import dataset_index
 from app_pages._components.sidebar import get_context
 from glaucoma_core import charts
-from glaucoma_core.data.index import fold_numbers, usable
-from glaucoma_core.evaluation.comparison import compare_experiments
+from glaucoma_core.data.index import fold_numbers
+from glaucoma_core.errors import UserError
 from glaucoma_core.evaluation.metrics import METRIC_LABELS
+from glaucoma_core.workbench import experiment_ref
+from glaucoma_core.workbench.datasets import planned_epochs, smallest_training_set
 
 TABLE_COLUMNS = ["fold", "run_id", "n", "threshold", "accuracy", "auc", "sensitivity", "specificity", "f1", "fn",
                  "fn_rate"]
 
 ctx = get_context()
 st.title("Cross-validation")
-store = run_store(ctx.home)
+bench = workbench.viewer(ctx.home)
+store = bench.store
 index = dataset_index(ctx.data_root, ctx.home)
-good = usable(index)
 folds = fold_numbers(index)
 
 # ---- launch ---------------------------------------------------------------------------
@@ -34,7 +35,7 @@ with st.expander("Launch a cross-validation", expanded=store.experiments().empty
                    "(`python -m glaucoma_core folds SOURCE OUT`).")
     else:
         chosen = st.multiselect("Folds", folds, default=folds, key="cv_folds")
-        smallest = min((int(((good["fold"] == f) & (good["split"] == "train")).sum()) for f in chosen), default=0)
+        smallest = smallest_training_set(index, chosen) or 0
         config, problem = preset_and_form("cv_cfg", smallest)
         c1, c2, c3 = st.columns([2, 1, 2])
         name = c1.text_input("Experiment name", key="cv_name", placeholder="e.g. small-cnn-baseline")
@@ -45,14 +46,10 @@ with st.expander("Launch a cross-validation", expanded=store.experiments().empty
         if st.button("Start cross-validation", type="primary", key="cv_start",
                      disabled=config is None or not chosen, icon=":material/play_arrow:"):
             try:
-                from glaucoma_core.training import jobs
-
-                if executor == "ray":
-                    exp_id = jobs.start_cv_job(ctx.data_root, config, home=store.home, folds=chosen,
-                                               name=name or None, executor="ray", address=address or None)
-                else:
-                    exp_id = start_cross_validation(store, config, ctx.data_root, chosen, name)
-            except Exception as exc:  # refused before any process starts
+                exp_id = workbench.actor(ctx.home).start_cross_validation(
+                    config, ctx.data_root, folds=chosen, name=name or None, executor=executor,
+                    address=(address or None) if executor == "ray" else None)
+            except (UserError, OSError) as exc:  # refused before any process starts
                 st.error(f"Could not start: {exc}")
             else:
                 st.session_state["cv_experiment"] = exp_id
@@ -71,17 +68,25 @@ options = list(labels)
 exp_id = st.selectbox("Experiment", options, index=options.index(default) if default in options else 0,
                       format_func=labels.get, key="cv_experiment_select")
 st.session_state["cv_experiment"] = exp_id
-active = bool(store.runs(experiment_id=exp_id)["status"].isin(ACTIVE).any())
+
+
+def shown_runs():
+    """The experiment's runs with the status and error the page shows (see live.shown_status)."""
+    runs = store.runs(experiment_id=exp_id).sort_values("fold")
+    shown = [shown_status(row) for row in runs.to_dict(orient="records")]
+    return runs.assign(status=[s for s, _ in shown], error=[e for _, e in shown])
+
+
+active = bool(shown_runs()["status"].isin(ACTIVE).any())
 
 
 @st.fragment(run_every=POLL_SECONDS if active else None)
 def progress():
-    store.reap_dead_runs(min_interval_s=POLL_SECONDS)
-    runs = store.runs(experiment_id=exp_id).sort_values("fold")
+    runs = shown_runs()
     still_active = bool(runs["status"].isin(ACTIVE).any())
     if still_active != active:
         st.rerun(scope="app")
-    planned = runs["config"].map(lambda c: int(c.get("epochs", 0)) + int(c.get("fine_tune_epochs", 0)))
+    planned = runs["config"].map(planned_epochs)
     table = pd.DataFrame({
         "fold": runs["fold"], "run": runs["id"], "status": runs["status"],
         "progress": (runs["epochs_done"].fillna(0).astype(float) / planned.where(planned > 0, 1)).clip(0, 1),
@@ -98,7 +103,7 @@ def progress():
     })
     if still_active and st.button("Cancel this cross-validation", key="cv_cancel", icon=":material/stop:",
                                   help="The running fold stops after its epoch; finished folds are kept."):
-        cancel_experiment(store, exp_id)
+        workbench.actor(ctx.home).cancel(experiment_ref(exp_id))
         st.rerun()
 
 
@@ -106,16 +111,17 @@ progress()
 
 # ---- results --------------------------------------------------------------------------
 st.subheader("Results on the test folds")
-runs = store.runs()
-method, target = pickers.pick_threshold_method("cv_threshold", default="fixed")
+rule = pickers.pick_threshold_method("cv_threshold", default="fixed")
+reference = experiment_ref(exp_id)
 try:
-    result = evaluate_experiment(store, runs, exp_id, method, target)
-except ValueError as exc:
+    result = workbench.evaluate(bench, reference, rule)
+except UserError as exc:
     st.info(f"No results yet: {exc}.")
     st.stop()
 
 table = result["per_fold"]
-st.markdown("**Per fold** (each fold's threshold chosen on its own validation images)")
+st.markdown(f"**Per fold** ({rule.describe()}) · the same figures as "
+            f"`python -m glaucoma_core evaluate {reference}` with this threshold rule")
 st.dataframe(table[[c for c in TABLE_COLUMNS if c in table.columns]], hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.3f") for c in
                             ("threshold", "accuracy", "auc", "sensitivity", "specificity", "f1", "fn_rate")})
@@ -137,8 +143,7 @@ with c2:
     m2.metric("FN rate", f"{pooled['fn_rate']:.1%}")
     m3.metric("Images", int(pooled["n"]))
 
-ids = finished_run_ids(store, exp_id)
-predictions = store.predictions(ids)
+predictions = bench.predictions(reference)
 test = predictions[predictions["split"] == "test"]
 g1, g2 = st.columns(2)
 try:
@@ -168,16 +173,15 @@ by_fold = table[["fold", metric]].rename(columns={metric: f"exp {exp_id}"})
 tests = []
 for other in chosen_others:
     try:
-        other_result = evaluate_experiment(store, runs, other, method, target)
-    except ValueError as exc:
+        other_result = workbench.evaluate(bench, experiment_ref(other), rule)
+    except UserError as exc:
         st.warning(f"Experiment {other}: {exc}")
         continue
     by_fold = by_fold.merge(other_result["per_fold"][["fold", metric]].rename(columns={metric: f"exp {other}"}),
                             on="fold", how="outer")
     try:
-        comparison = compare_experiments(predictions, store.predictions(finished_run_ids(store, other)),
-                                         method=method, target=target)
-    except ValueError as exc:
+        comparison = workbench.compare(bench, reference, experiment_ref(other), rule)
+    except UserError as exc:
         st.warning(f"Experiment {exp_id} vs {other}: {exc}")
         continue
     ft = comparison["fold_tests"][metric]

@@ -5,23 +5,26 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from app_pages._components import bench as workbench
 from app_pages._components import pickers
-from app_pages._components.evaluation import finished_run_ids
-from app_pages._components.loaders import load_model, run_store, thumbnail
+from app_pages._components.loaders import thumbnail
 from app_pages._components.modeling import gradcam_overlays
 from app_pages._components.sidebar import get_context
 from glaucoma_core import charts
+from glaucoma_core.errors import UserError
 from glaucoma_core.evaluation.calibration import expected_calibration_error, reliability_curve
 from glaucoma_core.evaluation.cv_summary import dedupe_per_fold, per_fold_table
 from glaucoma_core.evaluation.metrics import classification_metrics
 from glaucoma_core.evaluation.thresholds import choose_and_apply, threshold_from_predictions, threshold_sweep
+from glaucoma_core.workbench import ThresholdRule, experiment_ref, run_ref
 
 GALLERY_SIZE = 12
 
 ctx = get_context()
 st.title("False negatives")
 st.caption("A false negative is a glaucoma image the model calls normal: the error that matters most in screening.")
-store = run_store(ctx.home)
+bench = workbench.viewer(ctx.home)
+store = bench.store
 runs = store.runs()
 if runs.empty or not (runs["status"] == "finished").any():
     st.info("No finished run yet: train one on the Train page, then come back to see what it misses.")
@@ -30,14 +33,14 @@ if runs.empty or not (runs["status"] == "finished").any():
 mode = st.radio("For", ["A run", "An experiment (all folds pooled)"], horizontal=True, key="fn_mode")
 if mode == "A run":
     run_id = pickers.pick_run(runs, key="fn_run")
-    run_ids = [run_id]
+    reference = run_ref(run_id)
 else:
     exp_id = pickers.pick_experiment(store.experiments(), key="fn_experiment")
     if exp_id is None:
         st.info("No experiment with a finished fold yet: launch one on the Cross-validation page.")
         st.stop()
-    run_ids = finished_run_ids(store, exp_id)
-predictions = store.predictions(run_ids)
+    reference = experiment_ref(exp_id)
+predictions = bench.predictions(reference)
 test = dedupe_per_fold(predictions[predictions["split"] == "test"])
 if test.empty or test["label"].nunique() < 2:
     st.warning("These predictions lack test images of both classes; nothing to analyse.")
@@ -76,17 +79,13 @@ with st.container(border=True):
                 f"**{int(tm['fn'])}** missed glaucoma."
             )
         else:
-            from glaucoma_core.evaluation.evaluate import evaluate_experiment_predictions
-
-            result = evaluate_experiment_predictions(predictions, method="target_sensitivity", target=target,
-                                                     n_resamples=200)
-            pooled = result["pooled"]
+            pooled = workbench.evaluate(bench, reference, ThresholdRule("target_sensitivity", target))["pooled"]
             st.markdown(
                 f"Each fold's threshold chosen on its validation images for sensitivity ≥ {target:.2f}. On the pooled "
                 f"test images: sensitivity **{pooled['sensitivity']:.3f}**, specificity **{pooled['specificity']:.3f}**, "
                 f"**{int(pooled['fn'])}** missed glaucoma."
             )
-    except ValueError as exc:
+    except (ValueError, UserError) as exc:
         st.warning(f"Cannot choose a threshold: {exc}")
 
 # ---- gallery ----------------------------------------------------------------------------
@@ -103,7 +102,7 @@ else:
     if show_cam:
         for run, group in shown.groupby("run_id"):
             try:
-                model = load_model(ctx.home, int(run))
+                model = workbench.load_model(bench, int(run))
                 images = {p: thumbnail(p, 384) for p in group["path"]}
                 readable = {p: img for p, img in images.items() if not isinstance(img, str)}
                 for path, overlay in zip(readable, gradcam_overlays(model, list(readable.values())), strict=True):

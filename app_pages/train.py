@@ -5,21 +5,23 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app_pages._components import bench as workbench
 from app_pages._components import live
 from app_pages._components.config_form import preset_and_form
 from app_pages._components.downloads import run_downloads
-from app_pages._components.jobs import cancel_run, start_training
-from app_pages._components.loaders import dataset_index, run_store
+from app_pages._components.loaders import dataset_index
 from app_pages._components.pickers import run_label
 from app_pages._components.sidebar import get_context
-from glaucoma_core.data.index import fold_numbers, usable
+from glaucoma_core.data.index import fold_numbers
+from glaucoma_core.errors import UserError
+from glaucoma_core.workbench import run_ref
+from glaucoma_core.workbench.datasets import training_rows
 
 ctx = get_context()
 st.title("Train")
-store = run_store(ctx.home)
+store = workbench.viewer(ctx.home).store
 
 index = dataset_index(ctx.data_root, ctx.home)
-good = usable(index)
 folds = fold_numbers(index)
 
 # ---- new run --------------------------------------------------------------------------
@@ -28,7 +30,7 @@ with st.container(border=True):
     if folds:
         fold = st.selectbox("Fold", folds, key="train_fold", help="Train on this fold's train split, "
                             "select the best epoch on its valid split, report its test split.")
-        n_train = int(((good["fold"] == fold) & (good["split"] == "train")).sum())
+        n_train = len(training_rows(index, fold))
     else:
         fold, n_train = None, 0
         st.warning("This dataset has no fold folders (train/valid/test). Make folds first: "
@@ -40,8 +42,8 @@ with st.container(border=True):
                       key="train_start", icon=":material/play_arrow:")
     if start and config is not None and fold is not None:
         try:
-            run_id = start_training(store, config, ctx.data_root, fold)
-        except Exception as exc:  # refused before a process starts: show why
+            run_id = workbench.actor(ctx.home).start_training(config, ctx.data_root, fold)
+        except (UserError, OSError) as exc:  # refused before a process starts: show why
             st.error(f"Could not start: {exc}")
         else:
             st.session_state["train_watch"] = run_id
@@ -63,7 +65,7 @@ else:
     watch = st.selectbox("Watch run", options, index=options.index(default), format_func=labels.get,
                          key="train_watch_select")
     st.session_state["train_watch"] = watch
-    live.render_run(store, int(watch), on_cancel=cancel_run)
+    live.render_run(store, int(watch), on_cancel=lambda _store, run_id: workbench.actor(ctx.home).cancel(run_ref(run_id)))
     if store.run(int(watch))["status"] == "finished":
         run_downloads(store, int(watch), key="train_dl")
 

@@ -25,6 +25,17 @@ STATUS_ICON = {
 }
 
 
+def shown_status(run) -> tuple[str, str | None]:
+    """(status, error) of a run as the page shows it: a queued or running run whose process is
+    gone reads as failed with the reason, although only a writer (the CLI, the next job) records
+    that in the store; the page itself never writes."""
+    alive = run.get("alive")
+    if run.get("status") in ACTIVE and alive is not None and not pd.isna(alive) and not bool(alive):
+        return "failed", f"{run.get('stale_reason') or 'its process is gone'} (not yet recorded)"
+    error = run.get("error")
+    return str(run.get("status")), None if error is None or pd.isna(error) else str(error)
+
+
 def format_seconds(seconds: float | None) -> str:
     """'1 h 02 min', '3 min 05 s', '42 s' or '–'."""
     if seconds is None or pd.isna(seconds) or seconds < 0:
@@ -68,17 +79,16 @@ def render_run(store, run_id: int, *, on_cancel) -> None:
 
     on_cancel: callable(store, run_id) asking the training process to stop after this epoch.
     """
-    initial = store.run(run_id)["status"]
+    initial = shown_status(store.run(run_id))[0]
     every = POLL_SECONDS if initial in ACTIVE else None
 
     @st.fragment(run_every=every)
     def panel():
         from glaucoma_core import charts
 
-        store.reap_dead_runs(min_interval_s=POLL_SECONDS)
         run = store.run(run_id)
         epochs = store.epochs([run_id])
-        status = run["status"]
+        status, error = shown_status(run)
         if status != initial:  # the job moved on: refresh the whole page (runs list, downloads)
             st.rerun(scope="app")
         numbers = progress_numbers(run, epochs)
@@ -96,8 +106,8 @@ def render_run(store, run_id: int, *, on_cancel) -> None:
             elif st.button("Cancel this run", key=f"cancel_{run_id}", icon=":material/stop:"):
                 on_cancel(store, run_id)
                 st.rerun()
-        if status == "failed" and run.get("error"):
-            st.error(f"Failed: {run['error']}")
+        if status == "failed" and error:
+            st.error(f"Failed: {error}")
         if epochs.empty:
             st.info("Waiting for the first epoch…" if status in ACTIVE else "This run recorded no epoch.")
             return

@@ -1,4 +1,4 @@
-"""Cached access to heavy objects: the dataset index, thumbnails, models, the run store.
+"""Cached access to heavy objects: the dataset index, thumbnails, image statistics.
 
 Each cache is keyed on what identifies the object *and* on the modification time of its
 files, so a changed dataset or a re-saved model is read again, never served stale.
@@ -38,22 +38,18 @@ def folder_signature(root: str | os.PathLike, depth: int = 3) -> tuple[float, in
 
 
 @st.cache_data(show_spinner="Scanning the dataset…", max_entries=4)
-def _scan(root: str, home: str, signature: tuple[float, int], allowed_root: str | None = None) -> pd.DataFrame:
-    from glaucoma_core.data.index import scan_dataset
+def _scan(root: str, home: str, signature: tuple[float, int], data_root: str | None) -> pd.DataFrame:
+    from glaucoma_core.workbench.datasets import scan
 
-    return scan_dataset(root, home=home, allowed_root=allowed_root)
+    return scan(root, Path(home)).index
 
 
 def dataset_index(root: Path, home: Path) -> pd.DataFrame:
-    """The index of the dataset at ``root`` (cached; rescanned when its folders change).
-
-    With $GLAUCOMA_DATA_ROOT set, a dataset inside it is scanned confined to it: a file whose
-    symlink leads outside is listed with a problem, never read.
-    """
-    allowed = _data_root()
-    confine = allowed if allowed is not None and _inside(os.path.realpath(root), allowed) else None
-    index = _scan(str(root), str(home), folder_signature(root), confine)
-    return index
+    """The index of the dataset at ``root``, scanned by the workbench as the CLI scans it
+    (cached; rescanned when its folders change, or when $GLAUCOMA_DATA_ROOT changes: a dataset
+    inside the data root is scanned confined to it, a file whose symlink leads outside is listed
+    with a problem, never read)."""
+    return _scan(str(root), str(home), folder_signature(root), _data_root())
 
 
 @st.cache_resource(show_spinner="Preparing the demo dataset (first start only)…")
@@ -71,10 +67,6 @@ def _data_root() -> str | None:
     return str(root) if root is not None else None
 
 
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
 def _readable_roots() -> tuple[str, ...] | None:
     """Folders images may be read from: the data root and the home (demo dataset); None = anywhere."""
     root = _data_root()
@@ -89,8 +81,9 @@ def _refused(path: str, roots: tuple[str, ...] | None) -> str | None:
     """Why ``path`` may not be read (its real path lies outside ``roots``), else None."""
     if roots is None:
         return None
-    real = os.path.realpath(path)
-    if any(_inside(real, root) for root in roots):
+    from glaucoma_core.data.safe_files import is_inside
+
+    if any(is_inside(path, root) for root in roots):
         return None
     return f"outside the allowed data root {roots[0]}"
 
@@ -138,31 +131,6 @@ def _full_image(path: str, mtime: float, roots: tuple[str, ...] | None = None) -
 def full_image(path: str) -> np.ndarray | str:
     """The whole image at ``path`` as an RGB array, or the reason it cannot be read."""
     return _full_image(str(path), _mtime(path), _readable_roots())
-
-
-# ---- run store and models -------------------------------------------------------------
-
-def run_store(home: Path):
-    """A RunStore over ``home`` (a new connection per script run: SQLite connections are per thread)."""
-    from glaucoma_core.store.run_store import RunStore
-
-    return RunStore(home=home)
-
-
-@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
-def _model(home: str, run_id: int, mtime: float):
-    from glaucoma_core.store.run_store import RunStore
-
-    return RunStore(home=home).load_model(int(run_id))
-
-
-def load_model(home: Path, run_id: int):
-    """The trained model of ``run_id`` (cached; reloaded when its file changes).
-
-    Raises the store's ``ModelFileProblem`` when the file is missing, corrupt or unsafe.
-    """
-    path = run_store(home).model_path(int(run_id))
-    return _model(str(home), int(run_id), _mtime(path))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

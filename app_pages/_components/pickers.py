@@ -92,8 +92,10 @@ THRESHOLD_METHODS = {
 }
 
 
-def pick_threshold_method(key: str, default: str = "youden") -> tuple[str, float | None]:
-    """Method and target of the decision threshold (chosen on validation by the core)."""
+def pick_threshold_method(key: str, default: str = "youden"):
+    """The decision threshold rule (a ThresholdRule; chosen on validation by the core)."""
+    from glaucoma_core.workbench import ThresholdRule
+
     methods = list(THRESHOLD_METHODS)
     c1, c2 = st.columns([2, 1])
     method = c1.selectbox(
@@ -105,4 +107,4 @@ def pick_threshold_method(key: str, default: str = "youden") -> tuple[str, float
         target = c2.number_input("Target", 0.5, 1.0, 0.9, 0.01, key=f"{key}_target")
     elif method == "fixed":
         target = c2.number_input("Threshold", 0.0, 1.0, 0.5, 0.01, key=f"{key}_fixed")
-    return method, target
+    return ThresholdRule(method, target)

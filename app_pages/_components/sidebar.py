@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 
 from app_pages._components.context import CONTEXT_KEY, AppContext, set_context
 from app_pages._components.loaders import demo_dataset
+from glaucoma_core.data.access import data_root
 from glaucoma_core.paths import home_dir
 
 DEMO = "Demo dataset"
@@ -20,7 +20,7 @@ def _resolve_folder(text: str) -> tuple[Path | None, str | None]:
     text = text.strip()
     if not text:
         return None, "Type the folder of a dataset."
-    allowed = os.environ.get("GLAUCOMA_DATA_ROOT")
+    allowed = data_root()
     if allowed:
         from glaucoma_core.data.access import resolve_data_folder
 
@@ -45,7 +45,7 @@ def get_context() -> AppContext:
 def render_sidebar() -> AppContext:
     """Draw the sidebar, store the chosen context in the session and return it."""
     home = home_dir()
-    allowed = os.environ.get("GLAUCOMA_DATA_ROOT")
+    allowed = data_root()
     with st.sidebar:
         st.markdown("### Dataset")
         choice = st.radio(

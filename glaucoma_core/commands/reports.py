@@ -114,7 +114,7 @@ def cv_text(report: dict) -> str:
         lines.append(f"  fold {fold['fold']}: {run}, {fold['status']}, epochs {fold['epochs_done']} of "
                      f"{fold['epochs_planned']}{why}")
     if report["results"] is None:
-        lines.append("no fold has finished yet: no figures")
+        lines.append(f"no figures: {report['results_problem'] or 'no fold has finished yet'}")
     else:
         lines += ["", experiment_text(report["results"]["label"], report["results"])]
     return "\n".join(lines)

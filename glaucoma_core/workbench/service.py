@@ -334,12 +334,16 @@ class Workbench:
         status = "finished" if not missing else (
             "running" if any(f["status"] in ACTIVE_STATUSES for f in missing) else "incomplete")
         rule = rule or ThresholdRule()
-        results = None
+        results, problem = None, None
         if len(missing) < len(folds):
-            results = self.evaluate(ref, rule, n_resamples=n_resamples, seed=seed)
+            try:
+                results = self.evaluate(ref, rule, n_resamples=n_resamples, seed=seed)
+            except UserError as exc:  # e.g. the finished folds' test images are of one class
+                problem = str(exc)
         return {"experiment": str(ref), "experiment_id": int(ref.key), "name": experiment["name"],
                 "data_root": experiment["data_root"], "status": status, "folds": folds, "missing_folds": missing,
-                "threshold_rule": rule.to_dict(), "threshold_rule_text": rule.describe(), "results": results}
+                "threshold_rule": rule.to_dict(), "threshold_rule_text": rule.describe(), "results": results,
+                "results_problem": problem}
 
     def compare(self, a: str | Reference, b: str | Reference, rule: ThresholdRule | None = None, *,
                 split: str = "test", n_train: float | None = None) -> dict:
@@ -395,6 +399,27 @@ class Workbench:
         except ModelFileProblem as exc:
             raise UserError(f"run {run_id}: {exc}") from None
 
+    def model_inputs(self, model, sources) -> tuple[np.ndarray, list[str | None]]:
+        """The pixels ``model`` sees for each image ``source`` (a file path or the file's bytes):
+        the one place where an image becomes a model input, for predict, Classify and the
+        exported models alike. Returns (batch of the readable ones, uint8 (N, S, S, 3); for each
+        source the reason it could not be read, else None)."""
+        from glaucoma_core.data.images import ImageProblem, load_rgb_array
+        from glaucoma_core.training.predict import model_input_size
+
+        size = model_input_size(model)
+        arrays, problems = [], []
+        for source in sources:
+            try:
+                arrays.append(load_rgb_array(source, size=size))
+                problems.append(None)
+            except ImageProblem as exc:
+                problems.append(exc.reason)
+            except OSError as exc:
+                problems.append(exc.strerror or str(exc))
+        batch = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), dtype=np.uint8)
+        return batch, problems
+
     def predict(self, run_id: int, images: Iterable[str | os.PathLike], threshold: float = 0.5,
                 model=None) -> list[dict]:
         """P(glaucoma) and the call of each image file with a run's model.
@@ -402,30 +427,52 @@ class Workbench:
         Returns one dict per image: path, probability, prediction (class name), error (why the
         file could not be read, else None). ``model`` skips loading when already at hand.
         """
-        from glaucoma_core.data.images import ImageProblem, load_rgb_array
         from glaucoma_core.labels import CLASS_NAMES
-        from glaucoma_core.training.predict import model_input_size, predict_probabilities
+        from glaucoma_core.training.predict import predict_probabilities
 
         ThresholdRule("fixed", threshold)  # checks the value
         model = model if model is not None else self.load_model(run_id)
-        size = model_input_size(model)
-        results, arrays, where = [], [], []
-        for image in images:
-            entry = {"path": str(image), "probability": None, "prediction": None, "error": None}
-            try:
-                arrays.append(load_rgb_array(image, size=size))
-                where.append(len(results))
-            except ImageProblem as exc:
-                entry["error"] = exc.reason
-            except OSError as exc:
-                entry["error"] = exc.strerror or str(exc)
+        images = [str(image) for image in images]
+        batch, problems = self.model_inputs(model, images)
+        probabilities = iter(predict_probabilities(model, batch) if len(batch) else [])
+        results = []
+        for path, problem in zip(images, problems, strict=True):
+            entry = {"path": path, "probability": None, "prediction": None, "error": problem}
+            if problem is None:
+                probability = float(next(probabilities))
+                entry["probability"], entry["prediction"] = probability, CLASS_NAMES[int(probability >= threshold)]
             results.append(entry)
-        if arrays:
-            probabilities = predict_probabilities(model, np.stack(arrays))
-            for position, probability in zip(where, probabilities, strict=True):
-                results[position]["probability"] = float(probability)
-                results[position]["prediction"] = CLASS_NAMES[int(probability >= threshold)]
         return results
+
+    def classify(self, models: list[tuple[int, object]], sources: list, threshold: float) -> dict:
+        """New images through one run's model or an experiment's fold models (mean probability).
+
+        Args:
+            models: (run id, loaded model) pairs; their mean probability is the answer and the
+                spread across them the doubt.
+            sources: each image's file path or bytes (all readable: check uploads first).
+            threshold: glaucoma when the mean P(glaucoma) >= threshold (see
+                :meth:`decision_threshold`).
+
+        Returns {inputs: the first model's input pixels, probabilities: (models, images) array,
+        summary: DataFrame probability, sd, low, high, decision}.
+        """
+        from glaucoma_core.evaluation.ensemble import decide, summarize_probabilities
+        from glaucoma_core.labels import CLASS_NAMES
+        from glaucoma_core.training.predict import predict_probabilities
+
+        rows, inputs = [], None
+        for _run_id, model in models:
+            batch, problems = self.model_inputs(model, sources)
+            unreadable = [p for p in problems if p]
+            if unreadable:
+                raise UserError(f"an image could not be read: {unreadable[0]}")
+            inputs = batch if inputs is None else inputs
+            rows.append(np.asarray(predict_probabilities(model, batch), dtype=np.float64))
+        matrix = np.stack(rows)
+        summary = summarize_probabilities(matrix)
+        summary["decision"] = [CLASS_NAMES[d] for d in decide(summary["probability"], threshold)]
+        return {"inputs": inputs, "probabilities": matrix, "summary": summary}
 
     def gradcam(self, run_id: int, image: np.ndarray, *, alpha: float = 0.4, target: str = "glaucoma_logit",
                 model=None) -> dict:
@@ -471,6 +518,81 @@ class Workbench:
         states = ", ".join(f"run {u['run_id']} {u['status']}" for u in self._unfinished(ref))
         return states or "no runs"
 
+
+    # ------------------------------------------------------------ external validation, shortcuts
+
+    def validate_external(self, reference: str | Reference, data: str | os.PathLike,
+                          rule: ThresholdRule | None = None, *, n_resamples: int = DEFAULT_RESAMPLES,
+                          seed: int = 0, save: bool = True) -> dict:
+        """Each fold model and the fold ensemble of ``reference`` on every usable image of the
+        dataset ``data`` (identical files once), at the thresholds the experiment chose on its
+        own validation images (the ensemble: ``rule`` on its pooled validation predictions);
+        internal vs external with the drop and its interval; the two datasets' shift. Stored in
+        the run store (replacing one of the same target, dataset fingerprint and rule) unless
+        ``save`` is False or the workbench is read-only. See :mod:`glaucoma_core.external`.
+
+        Returns {experiment, label, kind, data, fingerprint, threshold_rule, images, ensemble,
+        folds, internal, drop, shift, missed (paths of the glaucoma images the ensemble missed),
+        id (stored row), predictions (DataFrame)}.
+        """
+        from glaucoma_core.external.runner import validate_external
+
+        rule = rule or ThresholdRule()
+        _check_resamples(n_resamples)
+        return validate_external(self, reference, data, rule, n_resamples=n_resamples, seed=seed,
+                                 save=save)
+
+    def metadata_baseline(self, reference: str | Reference) -> dict:
+        """The AUC that image size, file size and global colour alone reach on the folds of
+        ``reference`` (a logistic regression per fold, pooled test scores), beside the
+        experiment's own AUC, flagged when the experiment does not clearly beat it. See
+        :func:`glaucoma_core.external.baseline.compare_with_baseline` for the fields."""
+        from glaucoma_core.external.runner import baseline_of
+
+        return baseline_of(self, reference)
+
+    # ------------------------------------------------------------ studies (glaucoma_core/studies)
+
+    def create_study(self, definition, name: str | None = None) -> int:
+        """Record a study (a ``studies.definition.StudyDefinition``) after checking it against its
+        dataset; returns its id (printed ``study:N``). See :func:`studies.runner.create_study`."""
+        from glaucoma_core.studies.runner import create_study
+
+        return create_study(self, definition, name)
+
+    def run_study(self, reference, *, train_fn: Callable | None = None,
+                  echo: Callable[[str], None] | None = print) -> dict:
+        """Run (or resume) a study in this process until its budget is spent; returns its report."""
+        from glaucoma_core.studies.runner import StudyRunner, StudyStopped
+
+        try:
+            StudyRunner(self, reference, train_fn=train_fn, echo=echo).run()
+        except StudyStopped as exc:
+            if echo:
+                echo(str(exc))
+        return self.study_report(reference)
+
+    def start_study(self, reference) -> int:
+        """Run (or resume) a study in a detached process (``study resume``); returns its pid."""
+        from glaucoma_core.studies.runner import load_study
+        from glaucoma_core.studies.storage import study_ref
+        from glaucoma_core.training import jobs
+
+        _, _, study_id = load_study(self, reference)
+        log = self.home / "studies" / str(study_id) / "log.txt"
+        return jobs.launch(self.store, ["study", "resume", study_ref(study_id)], [], log)
+
+    def study_report(self, reference) -> dict:
+        """A study's leaderboard, selection and estimate (see :mod:`studies.leaderboard`)."""
+        from glaucoma_core.studies.leaderboard import study_report
+
+        return study_report(self, reference)
+
+    def studies(self) -> list[dict]:
+        """Every study of this home: reference, name, preset, trials, status (newest last)."""
+        from glaucoma_core.studies.listing import list_studies
+
+        return list_studies(self)
 
 def _check_split(split: str, rule: ThresholdRule) -> None:
     if split not in ("test", "valid"):
