@@ -12,6 +12,8 @@ import time
 import pandas as pd
 import streamlit as st
 
+from glaucoma_core.workbench.datasets import planned_epochs
+
 ACTIVE = ("queued", "running")
 POLL_SECONDS = 2.0
 CURVE_METRICS = ("loss", "auc", "sensitivity", "specificity", "f1", "lr")
@@ -54,7 +56,7 @@ def progress_numbers(run: dict, epochs: pd.DataFrame, now: float | None = None) 
     run: the store's run dict; epochs: its rows of ``RunStore.epochs``.
     """
     now = time.time() if now is None else now
-    planned = int(run.get("config", {}).get("epochs") or 0) + int(run.get("config", {}).get("fine_tune_epochs") or 0)
+    planned = planned_epochs(run.get("config") or {})
     done = int(epochs["epoch"].max()) if len(epochs) else 0
     started = run.get("started_at")
     ended = run.get("finished_at")

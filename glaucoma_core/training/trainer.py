@@ -64,8 +64,8 @@ class FoldResult:
 
 
 def _compile(model, config: TrainConfig, device, learning_rate: float, steps_per_execution: int = 1) -> None:
+    from glaucoma_core.training.keras_metrics import training_metrics
     from glaucoma_core.training.losses import make_loss, make_optimizer
-    from glaucoma_core.training.metrics import training_metrics
 
     model.compile(
         optimizer=make_optimizer(config, learning_rate),
@@ -318,7 +318,8 @@ def train_fold(config: TrainConfig, index: pd.DataFrame, fold: int | None, *, re
     size = config.resolved_input_size()
 
     decode_started = time.perf_counter()
-    loaded = {name: load_images(getattr(splits, name), size) for name in ("train", "valid", "test")}
+    loaded = {name: load_images(getattr(splits, name), size, resolution=config.resolution_normalisation)
+              for name in ("train", "valid", "test")}
     problems = {path: reason for part in loaded.values() for path, reason in part.problems.items()}
     skipped_paths = {**splits.skipped_paths, **problems}
     skipped = splits.skipped + len(problems)

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import f1_score, recall_score, roc_auc_score
 
 from glaucoma_core.data.pipeline import one_hot
-from glaucoma_core.training.metrics import GlaucomaAUC, GlaucomaRate
+from glaucoma_core.training.keras_metrics import GlaucomaAUC, GlaucomaRate
 
 
 @pytest.fixture
