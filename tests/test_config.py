@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -141,3 +142,102 @@ def test_importing_config_and_registry_does_not_import_tensorflow():
             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---- one declaration drives everything ------------------------------------------------------------
+
+
+def test_every_field_is_declared_with_group_help_and_a_valid_default():
+    from glaucoma_core.config import FIELDS, GROUPS
+
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    assert [s.name for s in FIELDS] == names
+    defaults = TrainConfig().to_dict()
+    for declared in FIELDS:
+        assert declared.group in GROUPS and declared.help, declared.name
+        assert declared.default == defaults[declared.name]
+        assert declared.problem(declared.default) is None
+
+
+def test_describe_fields_is_plain_data_of_the_declaration():
+    from glaucoma_core.config import describe_fields
+
+    described = describe_fields()
+    assert json.loads(json.dumps(described)) == described  # JSON-able as it is
+    by_name = {d["name"]: d for d in described}
+    assert list(by_name) == [f.name for f in dataclasses.fields(TrainConfig)]
+    assert by_name["seed"]["range"]["high"] == 2**32 - 1 and by_name["seed"]["type"] == "int"
+    assert by_name["learning_rate"]["range"]["low_open"] and by_name["learning_rate"]["range"]["text"] == "(0, 10]"
+    assert by_name["optimizer"]["choices"] == ["adam", "adamw", "sgd"]
+    assert "vgg16" in by_name["backbone"]["choices"]
+    assert by_name["input_size"]["nullable"] and by_name["input_size"]["default"] is None
+    alpha = by_name["backbone_options"]["backbones"]["mobilenetv2"]
+    assert [o["name"] for o in alpha] == ["alpha"] and alpha[0]["default"] == 1.0
+    for entry in described:
+        assert {"name", "type", "default", "group", "help"} <= set(entry)
+        if entry["type"] in ("int", "float"):
+            assert entry["range"]["low"] is not None and entry["range"]["high"] is not None, entry["name"]
+
+
+def _as_set_text(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(TrainConfig)])
+def test_every_field_reads_back_from_its_set_text_and_json(name):
+    """--set and JSON parsing come from the declaration: every field of a preset round-trips."""
+    config = get_preset("cpu-transfer") if name != "backbone_options" else get_preset("cpu-small")
+    value = getattr(config, name)
+    assert getattr(config.with_overrides({name: _as_set_text(value)}), name) == value
+    assert getattr(TrainConfig.from_dict({**config.to_dict(), name: json.loads(json.dumps(value))}), name) == value
+
+
+def test_backbone_options_given_as_text_are_read_as_the_backbone_declares():
+    config = get_preset("cpu-small").with_overrides({
+        "backbone_options.crop_size": "48.0", "backbone_options.disc_crop": "0", "backbone_options.filters": "[8, 16.0]"})
+    assert config.backbone_options == {"filters": [8, 16], "disc_crop": 0.0, "crop_size": 48}
+    assert isinstance(config.backbone_options["crop_size"], int)
+    assert isinstance(config.backbone_options["disc_crop"], float)
+    config.validate()
+
+
+def test_switches_read_booleans_as_on_and_off():
+    config = TrainConfig().with_overrides({"mixed_precision": "true", "xla": "no"})
+    assert (config.mixed_precision, config.xla) == ("on", "off")
+    assert TrainConfig.from_dict({"xla": True, "mixed_precision": "AUTO"}).to_dict()["xla"] == "on"
+
+
+def test_the_form_has_one_widget_per_declared_field_in_its_group():
+    """The Streamlit form is generated from the declaration: every field, keyed and grouped."""
+    from streamlit.testing.v1 import AppTest
+
+    from glaucoma_core.config import FIELDS
+
+    def page():
+        import streamlit as st
+
+        from app_pages._components.config_form import config_form
+        from glaucoma_core.config import get_preset
+
+        config, field, message = config_form(get_preset("cpu-small"), key="t")
+        st.session_state["result"] = (config.to_dict() if config else None, field, message)
+
+    at = AppTest.from_function(page).run(timeout=60)
+    assert not at.exception, [e.value for e in at.exception]
+    keys = {w.key for kind in ("number_input", "checkbox", "selectbox", "text_input") for w in at.get(kind)}
+    assert {f"t_{s.name}" for s in FIELDS} <= keys
+    labels = [e.label for e in at.expander]
+    assert labels == [g for g in dict.fromkeys(s.group for s in FIELDS)]
+    assert at.session_state["result"] == (get_preset("cpu-small").to_dict(), None, None)  # untouched = preset
+    at.number_input(key="t_learning_rate").set_value(0.02)
+    at.selectbox(key="t_backbone").set_value("mobilenetv2").run(timeout=60)
+    config, field, message = at.session_state["result"]
+    assert field is None, message
+    assert config["learning_rate"] == 0.02 and config["backbone"] == "mobilenetv2"
+    assert config["backbone_options"] == {}  # small_cnn's options dropped with the backbone
