@@ -352,7 +352,8 @@ def settings_of(cls: type) -> tuple[Setting, ...]:
     """The :class:`Setting` of every field of dataclass ``cls``, named, in field order.
 
     Raises TypeError when a field was not declared with :func:`setting_field` (every field is
-    declared once, with its type, range and help) or when a default breaks its own declaration.
+    declared once, with its type, range, group and help), lacks a group or help, or has a
+    default that breaks its own declaration.
     """
     import dataclasses
 
@@ -362,6 +363,8 @@ def settings_of(cls: type) -> tuple[Setting, ...]:
         if not isinstance(declared, Setting):
             raise TypeError(f"{cls.__name__}.{f.name} is not declared with setting_field(...)")
         named = dataclasses.replace(declared, name=f.name)
+        if not named.group or not named.help:
+            raise TypeError(f"{cls.__name__}.{f.name}: declare its group and help")
         problem = named.problem(named.default)
         if problem:
             raise TypeError(f"{cls.__name__}.{f.name}: the default {problem}")

@@ -241,3 +241,30 @@ def test_the_form_has_one_widget_per_declared_field_in_its_group():
     assert field is None, message
     assert config["learning_rate"] == 0.02 and config["backbone"] == "mobilenetv2"
     assert config["backbone_options"] == {}  # small_cnn's options dropped with the backbone
+
+
+def test_a_field_without_a_complete_declaration_is_refused_at_import():
+    """Adding a field is one place, and that place must be complete: kind, group, help, range."""
+    from glaucoma_core.settings import setting_field, settings_of
+
+    @dataclasses.dataclass
+    class Plain:
+        epochs: int = 3
+
+    @dataclasses.dataclass
+    class NoHelp:
+        epochs: int = setting_field(3, low=1, high=10, group="Loop")
+
+    @dataclasses.dataclass
+    class BadDefault:
+        epochs: int = setting_field(30, low=1, high=10, group="Loop", help="Epochs.")
+
+    @dataclasses.dataclass
+    class Good:
+        epochs: int = setting_field(3, low=1, high=10, group="Loop", help="Epochs.")
+        mode: str = setting_field("a", choices=("a", "b"), group="Loop", help="Mode.")
+
+    for cls in (Plain, NoHelp, BadDefault):
+        with pytest.raises(TypeError):
+            settings_of(cls)
+    assert [(s.name, s.kind) for s in settings_of(Good)] == [("epochs", "int"), ("mode", "choice")]
