@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "glaucoma_core.commands.demo_commands",
     "glaucoma_core.commands.train_commands",
     "glaucoma_core.commands.eval_commands",
+    "glaucoma_core.commands.external_commands",
 )
 
 

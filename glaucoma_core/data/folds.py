@@ -129,19 +129,21 @@ def _units(index: pd.DataFrame, groups: dict[str, str]) -> np.ndarray:
 # --- assignment ----------------------------------------------------------------------------
 
 
-def assign_test_folds(index: pd.DataFrame, units: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Test fold (1..k) of each row, whole units at a time, stratified by label.
+def assign_test_folds(index: pd.DataFrame, units: np.ndarray, k: int, seed: int, strata=None) -> np.ndarray:
+    """Test fold (1..k) of each row, whole units at a time, stratified by label (or by ``strata``).
 
     Units are taken largest first (ties in a seeded random order), each into the fold that has
-    the fewest images of the unit's label so far (then fewest images overall).
+    the fewest images of the unit's stratum so far (then fewest images overall). ``strata``: one
+    value per row (e.g. source x class of a combined dataset); default the label.
     """
     rng = np.random.default_rng(seed)
     unit_ids = np.unique(units)
     sizes = {u: int((units == u).sum()) for u in unit_ids}
-    unit_label = {u: int(index["label"].to_numpy()[units == u].max()) for u in unit_ids}
+    codes = index["label"].to_numpy() if strata is None else np.unique(np.asarray(strata), return_inverse=True)[1]
+    unit_label = {u: int(codes[units == u].max()) for u in unit_ids}
     order = rng.permutation(unit_ids)
     order = sorted(order, key=lambda u: (-unit_label[u], -sizes[u]))  # stable: random among equals
-    per_label = np.zeros((2, k), dtype=np.int64)
+    per_label = np.zeros((max(2, int(np.max(codes)) + 1 if len(codes) else 2), k), dtype=np.int64)
     total = np.zeros(k, dtype=np.int64)
     fold_order = rng.permutation(k)  # seeded tie-break between equally full folds
     fold_of_unit: dict[int, int] = {}

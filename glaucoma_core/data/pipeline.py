@@ -75,17 +75,25 @@ IMAGE_CACHE = DecodedImageCache()
 """The process-wide decoded-image cache shared by every fold trained in this process."""
 
 
-def decode_image(path: str, sha256: str, size: int, cache: DecodedImageCache | None = IMAGE_CACHE) -> np.ndarray:
+def decode_image(path: str, sha256: str, size: int, cache: DecodedImageCache | None = IMAGE_CACHE,
+                 resolution: int | None = None) -> np.ndarray:
     """The image at ``path`` as uint8 (size, size, 3), from the cache when its content was seen.
 
-    Raises ImageProblem when the file cannot be used.
+    resolution: when given, the image is first brought to this effective resolution
+    (:func:`glaucoma_core.data.resolution.normalise_resolution`, the config's
+    ``resolution_normalisation``). Raises ImageProblem when the file cannot be used.
     """
-    key = (str(sha256), int(size))
+    key = (str(sha256), int(size)) if not resolution else (str(sha256), int(size), int(resolution))
     if cache is not None and sha256:
         hit = cache.get(key)
         if hit is not None:
             return hit
-    array = load_rgb_array(path, int(size))
+    if resolution:
+        from glaucoma_core.data.resolution import normalise_resolution
+
+        array = normalise_resolution(path, int(size), int(resolution))
+    else:
+        array = load_rgb_array(path, int(size))
     if cache is not None and sha256:
         cache.put(key, array)
     return array
@@ -107,17 +115,18 @@ class LoadedImages:
 
 
 def load_images(frame: pd.DataFrame, size: int, *, workers: int | None = None,
-                cache: DecodedImageCache | None = IMAGE_CACHE) -> LoadedImages:
+                cache: DecodedImageCache | None = IMAGE_CACHE, resolution: int | None = None) -> LoadedImages:
     """Decode the images of ``frame`` (columns path, sha256) in parallel threads.
 
-    Rows whose file cannot be decoded are left out and reported in ``problems``.
+    Rows whose file cannot be decoded are left out and reported in ``problems``. ``resolution``:
+    see :func:`decode_image`.
     """
     paths = frame["path"].astype(str).tolist()
     shas = frame["sha256"].astype(str).tolist() if "sha256" in frame else [""] * len(paths)
 
     def one(i: int):
         try:
-            return decode_image(paths[i], shas[i], size, cache)
+            return decode_image(paths[i], shas[i], size, cache, resolution)
         except ImageProblem as problem:
             return problem.reason
         except OSError as error:

@@ -34,7 +34,7 @@ def feature_key(config: TrainConfig) -> dict:
     from glaucoma_core.networks.weights import weights_identity
 
     spec = get_backbone(config.backbone)
-    return {
+    key = {
         "backbone": spec.name,
         "options": config.resolved_backbone_options(),
         "weights": weights_identity(config.weights, config.seed),
@@ -44,6 +44,9 @@ def feature_key(config: TrainConfig) -> dict:
         "keras": keras.__version__,
         "decode": DECODE_VERSION,
     }
+    if config.resolution_normalisation:  # only when set: existing caches keep their keys
+        key["resolution"] = int(config.resolution_normalisation)
+    return key
 
 
 class FeatureCache:
