@@ -758,6 +758,54 @@ class RunStore:
             "move the folders away."
         ]
 
+    # ------------------------------------------------------------ annotations and deletion (issue 13)
+
+    @_guarded("reading names, tags and notes")
+    def annotations(self, kind: str) -> pd.DataFrame:
+        """What the user wrote about each run (``kind='run'``) or experiment (``'experiment'``):
+        columns id, name, tags (list of str), notes, archived (bool)."""
+        table = _annotated_table(kind)
+        frame = self._query(f"SELECT id, name, tags, notes, archived FROM {table} ORDER BY id")
+        frame["tags"] = frame["tags"].map(lambda t: json.loads(t) if isinstance(t, str) and t else [])
+        frame["archived"] = frame["archived"].fillna(0).astype(bool)
+        frame["notes"] = frame["notes"].fillna("")
+        return frame
+
+    @_guarded("saving names, tags and notes")
+    def annotate(self, kind: str, item_id: int, **fields: Any) -> None:
+        """Set ``name`` (text), ``tags`` (list of text), ``notes`` (text) and/or ``archived``
+        (bool) of a run or an experiment. Raises RunNotFound when there is none."""
+        table = _annotated_table(kind)
+        unknown = set(fields) - {"name", "tags", "notes", "archived"}
+        if unknown:
+            raise ValueError(f"cannot set {', '.join(sorted(unknown))} of a {kind}")
+        number = self._run_id(item_id) if kind == "run" else self._experiment_id(item_id)
+        values = {k: json.dumps(list(v)) if k == "tags" else int(bool(v)) if k == "archived" else v
+                  for k, v in fields.items()}
+        with self._tx() as conn:
+            if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (number,)).fetchone() is None:
+                raise RunNotFound(f"no {kind} {number} in {self.path}")
+            if values:
+                assignments = ", ".join(f"{k} = ?" for k in values)
+                conn.execute(f"UPDATE {table} SET {assignments} WHERE id = ?", (*values.values(), number))
+
+    @_guarded("deleting runs")
+    def delete_runs(self, run_ids: Iterable[int], experiment_id: int | None = None) -> None:
+        """Delete the rows of ``run_ids`` (their epochs, predictions and metrics go with them)
+        and, when given, the experiment ``experiment_id``; model files are the caller's."""
+        ids = [self._run_id(r) for r in run_ids]
+        with self._tx() as conn:
+            conn.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in ids])
+            if experiment_id is not None:
+                conn.execute("DELETE FROM experiments WHERE id = ?", (self._experiment_id(experiment_id),))
+
+
+def _annotated_table(kind: str) -> str:
+    tables = {"run": "runs", "experiment": "experiments"}
+    if kind not in tables:
+        raise ValueError(f"kind must be run or experiment, not {kind!r}")
+    return tables[kind]
+
 
 def _existing_home(home: str | os.PathLike | None) -> Path:
     """The home for a read-only store: resolved, never created."""
@@ -868,9 +916,13 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def _as_list(run_ids: Any) -> list:
-    if isinstance(run_ids, (int, str)) or hasattr(run_ids, "__index__"):
+    """One id or an iterable of ids, as a list (a lone non-iterable value is one id)."""
+    if isinstance(run_ids, (int, str, bytes, float)) or run_ids is None or hasattr(run_ids, "__index__"):
         return [run_ids]
-    return list(run_ids)
+    try:
+        return list(run_ids)
+    except TypeError:
+        return [run_ids]
 
 
 def _marks(ids: list[int]) -> str:

@@ -169,6 +169,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE UNIQUE INDEX IF NOT EXISTS external_by_target ON external_evaluations("
         "COALESCE(experiment_id, -1), COALESCE(run_id, -1), fingerprint, threshold_rule)",
     ]),
+    # What a researcher writes about runs and experiments (the Runs page, RunStore.annotate):
+    # a run's name, tags (JSON list), notes, and an archived flag that hides it from the lists.
+    (5, "runs and experiments: name, tags, notes, archived", [
+        "ALTER TABLE runs ADD COLUMN name TEXT",
+        "ALTER TABLE runs ADD COLUMN tags TEXT",
+        "ALTER TABLE runs ADD COLUMN notes TEXT",
+        "ALTER TABLE runs ADD COLUMN archived INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE experiments ADD COLUMN tags TEXT",
+        "ALTER TABLE experiments ADD COLUMN notes TEXT",
+        "ALTER TABLE experiments ADD COLUMN archived INTEGER NOT NULL DEFAULT 0",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

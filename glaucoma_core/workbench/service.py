@@ -594,6 +594,107 @@ class Workbench:
 
         return list_studies(self)
 
+    # ------------------------------------------------------------ run management (issue 13, the Runs page)
+
+    def catalog(self, data_root: str | os.PathLike | None = None, *, archived: bool = False) -> dict:
+        """The runs and experiments as tables (see :mod:`workbench.catalog`): {runs, experiments},
+        only those of the dataset folder ``data_root`` when given, archived ones when asked."""
+        from glaucoma_core.workbench import catalog
+
+        runs = self.store.runs()
+        return {"runs": catalog.run_table(runs, self.store.annotations("run"), data_root=data_root,
+                                          archived=archived),
+                "experiments": catalog.experiment_table(self.store.experiments(), runs,
+                                                        self.store.annotations("experiment"),
+                                                        data_root=data_root, archived=archived)}
+
+    def annotate(self, reference: str | Reference, *, name: str | None = None, tags: Iterable[str] | None = None,
+                 notes: str | None = None) -> None:
+        """Rename a run or an experiment, set its tags (comma-separated text or a list) or its
+        notes; what is None is left as it is. An experiment's name must stay non-empty."""
+        ref = self.resolve(reference)
+        fields: dict[str, Any] = {}
+        if name is not None:
+            name = str(name).strip()
+            if ref.kind == EXPERIMENT and not name:
+                raise UserError("an experiment needs a name")
+            if len(name) > 200:
+                raise UserError("a name is at most 200 characters")
+            fields["name"] = name or None
+        if tags is not None:
+            fields["tags"] = _tag_list(tags)
+        if notes is not None:
+            if len(str(notes)) > 20_000:
+                raise UserError("notes are at most 20,000 characters")
+            fields["notes"] = str(notes)
+        self.store.annotate(ref.kind, ref.key, **fields)
+
+    def archive(self, reference: str | Reference, archived: bool = True) -> None:
+        """Hide a run or an experiment from the lists (``archived=False`` shows it again);
+        nothing is deleted."""
+        ref = self.resolve(reference)
+        self.store.annotate(ref.kind, ref.key, archived=bool(archived))
+
+    def delete(self, reference: str | Reference) -> dict:
+        """Delete a run, or an experiment with all its runs: their rows, epochs, predictions
+        and model folders (``runs/<id>/``). Refused while one of them is queued or running.
+        Returns {runs: ids deleted, files: folders removed}."""
+        import shutil
+
+        ref = self.resolve(reference)
+        runs = self.store.runs(ref.key) if ref.kind == EXPERIMENT else pd.DataFrame([self.run(ref.key)])
+        active = [int(r) for r in runs.loc[runs["status"].isin(ACTIVE_STATUSES), "id"]] if len(runs) else []
+        if active:
+            raise UserError(f"{self.label(ref)}: run(s) {', '.join(map(str, active))} still queued or running; "
+                            "cancel them first")
+        ids = [int(r) for r in runs["id"]] if len(runs) else []
+        removed = []
+        for run_id in ids:
+            folder = self.store.run_dir(run_id)
+            if folder.exists():
+                try:
+                    shutil.rmtree(folder)
+                except OSError as exc:
+                    raise UserError(f"run {run_id}: its folder {folder} could not be removed ({exc.strerror or exc}); "
+                                    "nothing of it was deleted from the store") from None
+                removed.append(str(folder))
+        self.store.delete_runs(ids, experiment_id=ref.key if ref.kind == EXPERIMENT else None)
+        return {"runs": ids, "files": removed}
+
+    def make_folds(self, source: str | os.PathLike, out: str | os.PathLike, *, k: int = 10, seed: int = 0,
+                   valid_fraction: float = 0.1, groups_csv: str | os.PathLike | None = None) -> pd.DataFrame:
+        """Write k stratified folds of the flat dataset ``source`` into the new folder ``out``
+        (what the ``folds`` command does; see :func:`data.folds.make_folds`). Raises UserError."""
+        from glaucoma_core.data.folds import make_folds
+
+        return make_folds(source, out, k=k, seed=seed, valid_fraction=valid_fraction, groups_csv=groups_csv,
+                          home=self.home)
+
+    def report(self, reference: str | Reference, rule: ThresholdRule | None = None, *,
+               n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> str:
+        """A self-contained HTML report of an experiment (figures embedded; opens offline):
+        dataset and folds, configuration, per-fold table, mean ± sd and intervals, ROC,
+        confusion matrix, threshold rule, false-negative gallery and a methods paragraph.
+        See :mod:`glaucoma_core.reports.experiment_report`."""
+        from glaucoma_core.reports.experiment_report import experiment_report
+
+        return experiment_report(self, reference, rule or ThresholdRule(), n_resamples=n_resamples, seed=seed)
+
+
+def _tag_list(tags: Iterable[str] | str) -> list[str]:
+    """Tags from 'a, b' or ['a', 'b']: trimmed, without empties or repeats, at most 40 of 60 characters."""
+    items = str(tags).split(",") if isinstance(tags, str) else [str(t) for t in tags]
+    seen: list[str] = []
+    for item in (t.strip() for t in items):
+        if item and item not in seen:
+            if len(item) > 60:
+                raise UserError(f"a tag is at most 60 characters: {item[:60]}…")
+            seen.append(item)
+    if len(seen) > 40:
+        raise UserError("at most 40 tags")
+    return seen
+
+
 def _check_split(split: str, rule: ThresholdRule) -> None:
     if split not in ("test", "valid"):
         raise UserError(f"split must be test or valid, not {split!r}")
