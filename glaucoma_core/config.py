@@ -366,7 +366,7 @@ class TrainConfig:
         spec = get_backbone(self.backbone)
         spec.validate(self.backbone_options, input_size=self.input_size, weights=self.weights)
         for rule in RULES:
-            message = rule.problem(self)
+            message = rule.check(self)
             if message:
                 raise ConfigError(rule.field, message)
         if n_train_images is not None and self.batch_size > n_train_images:
@@ -431,13 +431,10 @@ def _coerced_options(backbone: Any, options: Any) -> Any:
 
 @dataclass(frozen=True)
 class Rule:
-    """A rule between fields: ``problem(config)`` is None when fine, else the message for ``field``."""
+    """A rule between fields: ``check(config)`` is None when fine, else the message for ``field``."""
 
     field: str
     check: Callable[[TrainConfig], str | None]
-
-    def problem(self, config: TrainConfig) -> str | None:
-        return self.check(config)
 
 
 RULES: tuple[Rule, ...] = (

@@ -158,6 +158,8 @@ class Setting:
         with it, so every problem is reported the same way, with the setting's name.
         """
         kind = self.kind
+        if self.nullable and isinstance(value, str) and not value.strip():
+            return None  # an emptied form field or `--set input_size=`: the documented "unset"
         if kind in ("str", "choice"):
             return self._coerce_text(value)
         parsed = parse_text(value)
