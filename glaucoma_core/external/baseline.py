@@ -60,7 +60,8 @@ def metadata_baseline(index: pd.DataFrame, properties: pd.DataFrame, folds, *,
     columns = [c for c in features if c in properties.columns]
     by_sha = properties.drop_duplicates("sha256").set_index("sha256")[columns]
     rows = index[(index["problem"] == "") & index["fold"].notna()]
-    rows = rows.drop_duplicates(["fold", "split", "sha256"]).join(by_sha, on="sha256", how="inner")
+    rows = rows.drop_duplicates(["fold", "split", "sha256"])[["fold", "split", "sha256", "label"]]
+    rows = rows.join(by_sha, on="sha256", how="inner")
     per_fold, pooled = [], []
     for fold in folds:
         part = rows[rows["fold"] == fold]
