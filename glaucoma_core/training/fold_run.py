@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from glaucoma_core.errors import UserError
 from glaucoma_core.store.run_store import RunStore
 from glaucoma_core.training.fold_metrics import split_metrics
 from glaucoma_core.training.store_reporter import StoreReporter
@@ -57,7 +58,7 @@ def execute_run(store: RunStore, run_id: int, *, index=None, train_fn: Callable 
     except BaseException as exc:
         reason = _reason(exc)
         if echo is not None:
-            echo(f"run {run_id} failed: {reason}\n{traceback.format_exc()}")
+            echo(f"run {run_id} failed: {reason}" + ("" if isinstance(exc, UserError) else f"\n{traceback.format_exc()}"))
         store.finish_run(run_id, "failed", reason)
         if not isinstance(exc, Exception):
             raise  # KeyboardInterrupt, SystemExit: recorded, then let it through
