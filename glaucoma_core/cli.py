@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "glaucoma_core.commands.train_commands",
     "glaucoma_core.commands.eval_commands",
     "glaucoma_core.commands.external_commands",
+    "glaucoma_core.commands.study_commands",
 )
 
 
