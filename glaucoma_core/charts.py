@@ -36,14 +36,20 @@ def _require(df: pd.DataFrame, columns, what: str) -> None:
 # --- training curves -----------------------------------------------------------------------
 
 
-def training_curves(epochs: pd.DataFrame, metric: str = "loss", run_column: str = "run_id") -> alt.Chart:
+def training_curves(epochs: pd.DataFrame, metric: str = "loss", run_column: str = "run_id",
+                    detail_column: str | None = None, color_title: str = "run") -> alt.LayerChart:
     """Train vs validation curve of ``metric`` per epoch, several runs overlaid.
 
     Args:
         epochs: one row per (run, epoch): columns epoch, ``run_column``, ``metric`` and
             ``'val_' + metric`` (either may be missing/NaN), as ``RunStore.epochs`` returns.
         metric: 'loss', 'accuracy', 'auc', 'sensitivity', ... (without the 'val_' prefix).
-        run_column: the column that tells the runs apart (colour).
+        run_column: the column that gives the colour (a run, or an experiment).
+        detail_column: a column whose values are separate lines of the same colour (e.g. the
+            folds of one experiment); None: one line per ``run_column`` value and set.
+        color_title: the colour legend's title.
+
+    The set (train solid, valid dashed) has its own legend drawn as line strokes.
     """
     _require(epochs, ["epoch"], "training_curves")
     columns = [c for c in (metric, f"val_{metric}") if c in epochs.columns]
@@ -53,21 +59,27 @@ def training_curves(epochs: pd.DataFrame, metric: str = "loss", run_column: str 
     if run_column not in frame.columns:
         frame[run_column] = "run"
     frame[run_column] = frame[run_column].astype(str)
-    long = frame.melt(id_vars=["epoch", run_column], value_vars=columns, var_name="series", value_name="value")
+    ids = ["epoch", run_column] + ([detail_column] if detail_column and detail_column != run_column else [])
+    if len(ids) == 3:
+        frame[detail_column] = frame[detail_column].astype(str)
+    long = frame.melt(id_vars=ids, value_vars=columns, var_name="series", value_name="value")
     long["set"] = np.where(long["series"].str.startswith("val_"), "valid", "train")
     long = long.dropna(subset=["value"])
-    return (
-        alt.Chart(long, title=f"{metric} per epoch")
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
-            color=alt.Color(f"{run_column}:N", title="run"),
-            strokeDash=alt.StrokeDash("set:N", title="set", sort=["train", "valid"]),
-            tooltip=[f"{run_column}:N", "set:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")],
-        )
-        .properties(width=DEFAULT_WIDTH, height=DEFAULT_HEIGHT)
+    detail = [alt.Detail(f"{ids[2]}:N")] if len(ids) == 3 else []
+    base = alt.Chart().encode(
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+        color=alt.Color(f"{run_column}:N", title=color_title),
+        tooltip=[f"{run_column}:N", *([f"{ids[2]}:N"] if detail else []), "set:N", "epoch:Q",
+                 alt.Tooltip("value:Q", format=".4f")],
     )
+    lines = base.mark_line().encode(
+        *detail,
+        strokeDash=alt.StrokeDash("set:N", title="set", sort=["train", "valid"],
+                                  legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, symbolSize=300)))
+    points = base.mark_point(filled=True, size=25).encode(*detail)
+    return alt.layer(lines, points, data=long).properties(title=f"{metric} per epoch", width=DEFAULT_WIDTH,
+                                                          height=DEFAULT_HEIGHT)
 
 
 # --- ROC and precision-recall ----------------------------------------------------------------
@@ -112,27 +124,43 @@ def roc_curve_data(predictions: pd.DataFrame, group: str = "fold", grid_points: 
     return pd.concat(frames, ignore_index=True)
 
 
-def roc_chart(predictions: pd.DataFrame, group: str = "fold") -> alt.LayerChart:
-    """ROC curves per ``group`` (thin) with their vertical mean (thick) and the chance diagonal.
+MEAN_CURVE_LABEL = "mean of the folds (vertical average)"
+
+
+def roc_chart(predictions: pd.DataFrame, group: str = "fold", *, mean: bool = True,
+              title: str = "ROC curve") -> alt.LayerChart:
+    """ROC curves per ``group`` (thin) and the chance diagonal; with ``mean``, also their
+    vertical mean (thick black), named in the legend as such (it is not the pooled ROC).
+    Give ``mean=False`` when the groups are different models: their mean is no model's curve.
 
     ``predictions``: columns label, probability and optionally ``group``.
     """
     data = roc_curve_data(predictions, group)
+    if not mean:
+        data = data[data["curve"] != "mean"]
     data["legend"] = data["curve"] + " (AUC " + data["auc"].map("{:.3f}".format) + ")"
-    base = alt.Chart(data).encode(
+    data["is_mean"] = data["curve"] == "mean"
+    if data["is_mean"].any():
+        data.loc[data["is_mean"], "legend"] = f"{MEAN_CURVE_LABEL}, AUC {data.loc[data['is_mean'], 'auc'].iloc[0]:.3f}"
+    legends = list(dict.fromkeys(data["legend"]))
+    palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
+               "#79706e"]
+    colours = [("black" if legend.startswith(MEAN_CURVE_LABEL) else palette[i % len(palette)])
+               for i, legend in enumerate(legends)]
+    curves = alt.Chart(data).mark_line().encode(
         x=alt.X("fpr:Q", title="1 - specificity (false-positive rate)", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("tpr:Q", title="sensitivity", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("legend:N", title="curve", scale=alt.Scale(domain=legends, range=colours),
+                        legend=alt.Legend(symbolType="stroke", labelLimit=320, orient="bottom", columns=1)),
+        strokeWidth=alt.StrokeWidth("is_mean:N", scale=alt.Scale(domain=[False, True], range=[1.2, 3.5]),
+                                    legend=None),
+        order="fpr:Q",
         tooltip=["curve:N", alt.Tooltip("fpr:Q", format=".3f"), alt.Tooltip("tpr:Q", format=".3f"),
                  alt.Tooltip("auc:Q", format=".3f")],
     )
-    folds = base.transform_filter(alt.datum.curve != "mean").mark_line(strokeWidth=1, opacity=0.6).encode(
-        color=alt.Color("legend:N", title="curve"), order="fpr:Q")
-    mean = base.transform_filter(alt.datum.curve == "mean").mark_line(strokeWidth=3, color="black").encode(
-        detail="legend:N", order="fpr:Q")
     diagonal = alt.Chart(pd.DataFrame({"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]})).mark_line(
         strokeDash=[4, 4], color="gray").encode(x="fpr:Q", y="tpr:Q")
-    return alt.layer(diagonal, folds, mean).properties(
-        title="ROC curve", width=DEFAULT_WIDTH, height=DEFAULT_HEIGHT)
+    return alt.layer(diagonal, curves).properties(title=title, width=DEFAULT_WIDTH, height=DEFAULT_HEIGHT)
 
 
 def precision_recall_chart(predictions: pd.DataFrame, group: str = "fold") -> alt.LayerChart:
@@ -199,9 +227,14 @@ def fold_metric_strip(table: pd.DataFrame, metrics=("accuracy", "auc", "sensitiv
 # --- confusion matrix --------------------------------------------------------------------------
 
 
-def confusion_matrix_chart(tp: int, fp: int, tn: int, fn: int, title: str = "Confusion matrix") -> alt.LayerChart:
+def confusion_matrix_chart(tp: int, fp: int, tn: int, fn: int, title: str = "Confusion matrix", *,
+                           max_count: int | None = None, width: int = 260, height: int = 220) -> alt.LayerChart:
     """Heat map of the counts: true class (rows) against predicted class (columns), labelled
-    'normal' / 'glaucoma'; false negatives are the (true glaucoma, predicted normal) cell."""
+    'normal' / 'glaucoma'; false negatives are the (true glaucoma, predicted normal) cell.
+
+    max_count: top of the colour scale (give the same one to matrices shown side by side so
+    that one colour means one count); default the largest cell.
+    """
     normal, glaucoma = _CLASS_ORDER
     data = pd.DataFrame({
         "true": [glaucoma, glaucoma, normal, normal],
@@ -209,15 +242,47 @@ def confusion_matrix_chart(tp: int, fp: int, tn: int, fn: int, title: str = "Con
         "count": [int(tp), int(fn), int(fp), int(tn)],
         "cell": ["TP", "FN", "FP", "TN"],
     })
+    top = int(max_count) if max_count is not None else int(data["count"].max())
     base = alt.Chart(data).encode(
         x=alt.X("predicted:N", title="predicted", sort=_CLASS_ORDER),
         y=alt.Y("true:N", title="true", sort=_CLASS_ORDER),
     )
-    heat = base.mark_rect().encode(color=alt.Color("count:Q", title="images", scale=alt.Scale(scheme="blues")),
-                                   tooltip=["true:N", "predicted:N", "cell:N", "count:Q"])
-    text = base.mark_text(fontSize=16).encode(text=alt.Text("label:N"))
+    heat = base.mark_rect().encode(
+        color=alt.Color("count:Q", title="images", scale=alt.Scale(scheme="blues", domain=[0, max(top, 1)])),
+        tooltip=["true:N", "predicted:N", "cell:N", "count:Q"])
+    text = base.mark_text(fontSize=16).encode(
+        text=alt.Text("label:N"),
+        color=alt.condition(alt.datum.count > max(top, 1) / 2, alt.value("white"), alt.value("black")))
     text = text.transform_calculate(label="datum.cell + ': ' + datum.count")
-    return alt.layer(heat, text).properties(title=title, width=260, height=220)
+    return alt.layer(heat, text).properties(title=title, width=width, height=height)
+
+
+def confusion_matrix_grid(matrices: pd.DataFrame, columns: int = 3) -> alt.FacetChart:
+    """Several confusion matrices side by side with one colour scale and one legend.
+
+    ``matrices``: one row per model: columns model (text), tp, fp, tn, fn.
+    """
+    _require(matrices, ["model", "tp", "fp", "tn", "fn"], "confusion_matrix_grid")
+    normal, glaucoma = _CLASS_ORDER
+    cells = []
+    for row in matrices.itertuples():
+        for cell, true, predicted, count in (("TP", glaucoma, glaucoma, row.tp), ("FN", glaucoma, normal, row.fn),
+                                             ("FP", normal, glaucoma, row.fp), ("TN", normal, normal, row.tn)):
+            cells.append({"model": str(row.model), "cell": cell, "true": true, "predicted": predicted,
+                          "count": int(count)})
+    data = pd.DataFrame(cells)
+    data["label"] = data["cell"] + ": " + data["count"].astype(str)
+    top = max(int(data["count"].max()), 1)
+    base = alt.Chart().encode(x=alt.X("predicted:N", title="predicted", sort=_CLASS_ORDER),
+                              y=alt.Y("true:N", title="true", sort=_CLASS_ORDER))
+    heat = base.mark_rect().encode(
+        color=alt.Color("count:Q", title="images", scale=alt.Scale(scheme="blues", domain=[0, top])),
+        tooltip=["model:N", "true:N", "predicted:N", "cell:N", "count:Q"])
+    text = base.mark_text(fontSize=15).encode(
+        text="label:N", color=alt.condition(alt.datum.count > top / 2, alt.value("white"), alt.value("black")))
+    return alt.layer(heat, text, data=data).properties(width=230, height=190).facet(
+        facet=alt.Facet("model:N", title=None, header=alt.Header(labelFontSize=13, labelLimit=300)),
+        columns=columns)
 
 
 # --- threshold sweep -------------------------------------------------------------------------

@@ -115,3 +115,43 @@ def test_reliability_diagram():
 def test_missing_columns_give_clear_error():
     with pytest.raises(ValueError, match="needs column"):
         charts.roc_chart(pd.DataFrame({"label": [0, 1]}))
+
+
+# --- issue 13: charts that do not mislead -----------------------------------------------------
+
+
+def test_roc_mean_is_named_in_the_legend_and_can_be_left_out():
+    preds = _predictions()
+    chart = charts.roc_chart(preds)
+    _spec(chart)
+    legends = set(chart.layer[1].data["legend"])
+    assert any(label.startswith(charts.MEAN_CURVE_LABEL) for label in legends)
+    scale = chart.to_dict()["layer"][1]["encoding"]["color"]["scale"]
+    assert "black" in scale["range"] and len(scale["domain"]) == len(legends)  # the mean has its own legend entry
+    models = preds.rename(columns={"fold": "model"}).assign(model=lambda d: "model " + d["model"].astype(str))
+    without = charts.roc_chart(models, group="model", mean=False)
+    _spec(without)
+    assert not any("mean" in label for label in without.layer[1].data["legend"])
+
+
+def test_training_curve_legends_are_strokes_and_folds_share_a_colour():
+    epochs = pd.DataFrame({"experiment": ["a", "a", "a", "a", "b", "b"], "fold": [1, 1, 2, 2, 1, 1],
+                           "epoch": [1, 2, 1, 2, 1, 2], "loss": [0.7, 0.5, 0.8, 0.6, 0.9, 0.7],
+                           "val_loss": [0.75, 0.6, 0.85, 0.7, 0.95, 0.8]})
+    chart = charts.training_curves(epochs, "loss", run_column="experiment", detail_column="fold",
+                                   color_title="experiment")
+    spec = _spec(chart)
+    line = spec["layer"][0]["encoding"]
+    assert line["strokeDash"]["legend"]["symbolType"] == "stroke"
+    assert line["color"]["field"] == "experiment" and line["detail"]["field"] == "fold"
+    assert set(chart.data["set"]) == {"train", "valid"}
+
+
+def test_confusion_matrix_grid_has_one_colour_scale():
+    matrices = pd.DataFrame({"model": ["exp 1", "exp 2"], "tp": [8, 80], "fp": [2, 5], "tn": [15, 90], "fn": [3, 1]})
+    chart = charts.confusion_matrix_grid(matrices)
+    spec = chart.to_dict()
+    assert spec["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"] == [0, 90]
+    assert set(chart.data["model"]) == {"exp 1", "exp 2"}
+    single = charts.confusion_matrix_chart(8, 2, 15, 3, max_count=90).to_dict()
+    assert single["layer"][0]["encoding"]["color"]["scale"]["domain"] == [0, 90]
