@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from glaucoma_core.data.layout import printable
 from glaucoma_core.errors import UserError
 
 DATA_ROOT_ENV = "GLAUCOMA_DATA_ROOT"
@@ -37,8 +38,11 @@ def resolve_data_folder(candidate: str | os.PathLike, allowed_root: str | os.Pat
     ends outside the allowed root, or a folder that does not exist.
     """
     text = os.fspath(candidate) if candidate is not None else ""
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
     if "\x00" in text:
         raise UserFacingError("folder name contains a NUL character")
+    shown = printable(text)  # a Latin-1 name is shown escaped (printing it raw would crash)
     root = Path(allowed_root).expanduser().resolve() if allowed_root is not None else data_root()
 
     if root is None:
@@ -48,13 +52,13 @@ def resolve_data_folder(candidate: str | os.PathLike, allowed_root: str | os.Pat
     else:
         path = Path(text.strip()) if text.strip() else Path()
         if ".." in path.parts:
-            raise UserFacingError(f"{text}: '..' is not allowed in folder names (data root is {root})")
+            raise UserFacingError(f"{shown}: '..' is not allowed in folder names (data root is {root})")
         resolved = (path if path.is_absolute() else root / path).resolve()
         if resolved != root and root not in resolved.parents:
-            raise UserFacingError(f"{text}: outside the allowed data root {root}")
+            raise UserFacingError(f"{shown}: outside the allowed data root {root}")
 
     if not resolved.exists():
-        raise UserFacingError(f"{text}: no such folder")
+        raise UserFacingError(f"{shown}: no such folder")
     if not resolved.is_dir():
-        raise UserFacingError(f"{text}: not a folder")
+        raise UserFacingError(f"{shown}: not a folder")
     return resolved

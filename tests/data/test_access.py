@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from glaucoma_core.data.access import UserFacingError, resolve_data_folder
@@ -91,3 +93,10 @@ def test_scan_confined_to_allowed_root_reads_nothing_outside(tmp_path):
     assert (index.drop(outside.index)["problem"] == "").all()
     unconfined = scan_dataset(root, use_cache=False)
     assert (unconfined["problem"] == "").all() and len(unconfined) == 6
+
+
+def test_a_folder_name_that_is_not_utf8_is_shown_escaped(tmp_path):
+    name = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")
+    with pytest.raises(UserFacingError, match=r"caf\\xe9: no such folder") as caught:
+        resolve_data_folder(name)
+    str(caught.value).encode("utf-8")  # printable by the CLI and Streamlit

@@ -67,3 +67,16 @@ def test_lambda_layer_is_refused(tmp_path):
     with pytest.raises(ModelFileProblem, match="unsafe") as info:
         load_model_safe(path)
     assert "Lambda" in info.value.reason
+
+
+def test_a_model_saved_before_run_identities_still_loads(tmp_path):
+    """A run recorded by schema 2 (no uuid, no run.json) keeps serving the model it recorded."""
+    store = RunStore(tmp_path)
+    run = store.create_run(None, 1, {}, None)
+    store.save_model(run, tiny_model())
+    (tmp_path / "runs" / str(run) / "run.json").unlink()
+    store._conn().execute("UPDATE runs SET uuid = NULL WHERE id = ?", (run,))  # as migrated from v2
+    assert store.load_model(run).count_params() == tiny_model().count_params()
+    store._conn().execute("UPDATE runs SET model_path = NULL WHERE id = ?", (run,))
+    with pytest.raises(ModelFileProblem, match="never recorded saving it"):
+        store.load_model(run)  # a file the store never recorded is not served, even for old runs

@@ -83,3 +83,46 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
     (tmp_path / "runs.sqlite").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="runs.sqlite"):
         RunStore(tmp_path)
+
+
+@pytest.mark.parametrize("message, kind, words", [
+    ("database or disk is full", "full", "disk full"),
+    ("disk I/O error", "io", "disk I/O error"),
+    ("database disk image is malformed", "damaged", "damaged"),
+    ("file is not a database", "damaged", "damaged"),
+    ("attempt to write a readonly database", "readonly", "read-only"),
+    ("database is locked", "locked", "locked by another process"),
+    ("unable to open database file", "missing", "cannot be opened"),
+    ("something new", "other", "the run store failed"),
+])
+def test_sqlite_errors_become_store_errors_that_say_what_happened(message, kind, words):
+    import pandas as pd
+
+    from glaucoma_core.errors import UserError
+    from glaucoma_core.store.schema import store_error
+
+    for exc in (sqlite3.OperationalError(message), pd.errors.DatabaseError(f"Execution failed on sql: {message}")):
+        if isinstance(exc, pd.errors.DatabaseError):
+            exc.__cause__ = sqlite3.DatabaseError(message)  # how pandas wraps it
+        error = store_error(exc, "/h/runs.sqlite", "reading runs")
+        assert isinstance(error, StoreError) and isinstance(error, UserError)
+        assert error.kind == kind and words in str(error) and "while reading runs" in str(error)
+        assert str(error).startswith("/h/runs.sqlite: ")
+
+
+def test_a_locked_store_is_a_store_error_not_a_hang(tmp_path, monkeypatch):
+    import glaucoma_core.store.schema as schema
+
+    RunStore(tmp_path).close()
+    holder = sqlite3.connect(tmp_path / "runs.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 200)
+    store = RunStore(tmp_path)
+    try:
+        with pytest.raises(StoreError, match="locked by another process") as caught:
+            store.create_run(None, 1, {}, None)
+        assert caught.value.kind == "locked"
+        assert store.runs().empty  # reads are not blocked by the writer (WAL)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
