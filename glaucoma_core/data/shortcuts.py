@@ -25,6 +25,9 @@ INDEX_PROPERTIES = {
     "bytes": "file size",
 }
 
+#: Properties whose shortcut a resolution normalisation removes (the warning says so).
+SIZE_NAMES = frozenset(INDEX_PROPERTIES.values())
+
 
 def property_auc(values, labels) -> float:
     """ROC AUC of ``values`` used as a score for glaucoma.
@@ -113,8 +116,11 @@ def _message(name: str, auc: float, flagged: bool) -> str:
         return f"{name}: cannot be scored (only one class present)"
     direction = "larger" if auc > 0.5 else "smaller"
     if flagged:
+        fix = (" Set resolution_normalisation in the configuration (every image brought to one effective "
+               "resolution, at most the smallest image side) so the network cannot use it."
+               if name in SIZE_NAMES else "")
         return (
             f"{name} alone separates the classes (AUC {auc:.2f}): glaucoma images tend to have a "
-            f"{direction} {name}. A network may learn this instead of the disease."
+            f"{direction} {name}. A network may learn this instead of the disease.{fix}"
         )
     return f"{name} does not separate the classes (AUC {auc:.2f})"

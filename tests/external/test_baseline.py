@@ -59,3 +59,15 @@ def test_compare_with_baseline_rules():
     strong = compare_with_baseline(0.97, {"auc": 0.6, "single": single.assign(flagged=False)})
     assert strong["beats"] and not strong["flagged"] and strong["warning"] == ""
     assert compare_with_baseline(math.nan, baseline)["flagged"]
+
+
+def test_dataset_page_warning_names_the_setting():
+    from glaucoma_core.data.shortcuts import shortcut_report
+
+    table = pd.DataFrame({"label": [0] * 5 + [1] * 5, "width": [500] * 5 + [1000] * 5, "height": [500] * 10,
+                          "bytes": list(range(10)), "brightness": [1, 2, 3, 4, 5] * 2})
+    report = shortcut_report(table).set_index("property")
+    assert NORMALISATION_FIELD in report.loc["width", "message"]
+    assert NORMALISATION_FIELD not in report.loc["height", "message"]  # not flagged: nothing to set
+    pixels = shortcut_report(table.assign(brightness=range(10)), {"brightness": "mean brightness"})
+    assert pixels.iloc[0]["flagged"] and NORMALISATION_FIELD not in pixels.iloc[0]["message"]
