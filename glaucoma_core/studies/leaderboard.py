@@ -285,3 +285,15 @@ def _num(value):
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def report_signature(bench, reference) -> tuple:
+    """What identifies a study report's inputs: each trial's state and folds reported, and the
+    finished runs of the store; changes whenever the report could change (a page's cache key)."""
+    from glaucoma_core.studies.runner import load_study, runner_alive
+
+    study, _, study_id = load_study(bench, reference)
+    trials = tuple((t.number, t.state.name, len(t.intermediate_values)) for t in study.get_trials(deepcopy=False))
+    runs = bench.store.runs()
+    finished = tuple(sorted(int(r) for r in runs.loc[runs["status"] == "finished", "id"])) if len(runs) else ()
+    return study_id, trials, finished, runner_alive(study)
