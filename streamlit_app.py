@@ -21,7 +21,6 @@ PAGES = [
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/cross_validation.py", title="Cross-validation", icon=":material/view_column:"),
     st.Page("app_pages/studies.py", title="Studies", icon=":material/leaderboard:"),
-    st.Page("app_pages/studies.py", title="Studies", icon=":material/leaderboard:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/false_negatives.py", title="False negatives", icon=":material/report:"),
     st.Page("app_pages/external.py", title="External validation", icon=":material/travel_explore:"),
