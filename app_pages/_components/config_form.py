@@ -1,7 +1,10 @@
-"""The training configuration form: a widget per TrainConfig field, grouped as in its docstring.
+"""The training configuration form, generated from the declaration of TrainConfig's fields.
 
-The form only collects values; :meth:`TrainConfig.with_overrides` turns them into a config and
-:meth:`TrainConfig.validate` judges them (its ConfigError names the field).
+Each field's widget, label, help text and section come from its declared
+:class:`~glaucoma_core.settings.Setting` (``glaucoma_core.config.FIELDS``): a field added to
+``TrainConfig`` appears here without any change to this module. The form only collects values;
+:meth:`TrainConfig.with_overrides` turns them into a config and :meth:`TrainConfig.validate`
+judges them (its ConfigError names the field).
 """
 
 from __future__ import annotations
@@ -12,88 +15,58 @@ from pathlib import Path
 import streamlit as st
 
 from glaucoma_core import config as cfg
+from glaucoma_core.networks.registry import get_backbone
+from glaucoma_core.settings import Setting
 
-# Section -> fields, in the order of TrainConfig.
-SECTIONS = {
-    "Network": ["backbone", "backbone_options", "input_size", "weights", "trainable", "trainable_layers"],
-    "Head": ["head_pooling", "head_dropout", "head_dense_units"],
-    "Optimiser and schedule": [
-        "optimizer", "learning_rate", "momentum", "weight_decay", "lr_schedule", "lr_warmup_epochs",
-        "lr_plateau_factor", "lr_plateau_patience",
-    ],
-    "Training loop": [
-        "batch_size", "epochs", "early_stopping", "early_stopping_monitor", "early_stopping_patience",
-        "early_stopping_restore_best",
-    ],
-    "Loss": ["loss", "focal_gamma", "class_weight"],
-    "Augmentation": [
-        "augment_hflip", "augment_vflip", "augment_rotation", "augment_zoom", "augment_brightness",
-        "augment_contrast",
-    ],
-    "Frozen fast path and fine-tuning": [
-        "feature_cache", "fine_tune_epochs", "fine_tune_layers", "fine_tune_learning_rate",
-    ],
-    "Reproducibility and device": ["seed", "mixed_precision", "xla"],
-}
-
-CHOICES = {
-    "trainable": cfg.TRAINABLE,
-    "head_pooling": cfg.POOLING,
-    "optimizer": cfg.OPTIMIZERS,
-    "lr_schedule": cfg.SCHEDULES,
-    "loss": cfg.LOSSES,
-    "mixed_precision": cfg.SWITCHES,
-    "xla": cfg.SWITCHES,
-    "early_stopping_monitor": cfg.MONITORS,
-}
-
-HELP = {
-    "input_size": "Pixels (square). Empty = the backbone's default size.",
-    "weights": "'imagenet', 'none' (random start) or the path of a local weights file.",
-    "backbone_options": 'JSON, e.g. {"alpha": 0.35} for MobileNetV2.',
-    "class_weight": "none, balanced, or JSON such as {\"0\": 1, \"1\": 2}.",
-    "trainable": "head: backbone frozen · last_n: the last trainable_layers layers · all.",
-    "feature_cache": "With a frozen backbone and no augmentation, compute backbone features once and train the head only.",
-}
-
-_FLOAT_FORMAT = {"learning_rate": "%.2e", "weight_decay": "%.2e", "fine_tune_learning_rate": "%.2e"}
+EXPANDED = ("Network", "Optimiser", "Training loop")
+"""Sections shown open; the others start collapsed."""
 
 
-def _backbones() -> list[str]:
-    from glaucoma_core.networks.registry import list_backbones
+def _help(setting: Setting, config: cfg.TrainConfig) -> str:
+    """The help text of a field: its declared help, its range or choices, and for
+    ``backbone_options`` the options the chosen backbone declares."""
+    parts = [setting.help]
+    if setting.range_text():
+        parts.append(f"Range: {setting.range_text()}.")
+    if setting.name == "backbone_options":
+        try:
+            declared = get_backbone(config.backbone).settings
+        except KeyError:
+            declared = ()
+        if declared:
+            parts.append(f"Options of {config.backbone}: " + "; ".join(
+                f"{s.name} ({s.range_text() or s.kind}, default {json.dumps(s.default)}): {s.help}" for s in declared))
+        else:
+            parts.append(f"{config.backbone} has no options.")
+    return " ".join(p for p in parts if p)
 
-    return list(list_backbones())
+
+def _as_text(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
 
 
-def _widget(name: str, value, key: str):
-    """One input widget for field ``name`` whose current value is ``value``; returns the new value."""
-    label = name.replace("_", " ")
-    help_text = HELP.get(name)
-    if name == "backbone":
-        options = _backbones()
+def _widget(setting: Setting, value, key: str, help_text: str):
+    """The input widget of one field showing ``value``; returns what the user entered."""
+    label = setting.name.replace("_", " ")
+    kind = setting.kind
+    if kind == "choice":
+        options = list(setting.allowed_choices())
         if value not in options:
             options = [value, *options]
         return st.selectbox(label, options, index=options.index(value), key=key, help=help_text)
-    if name in CHOICES:
-        options = list(CHOICES[name])
-        return st.selectbox(label, options, index=options.index(value) if value in options else 0, key=key,
-                            help=help_text)
-    if name == "input_size":
-        return st.number_input(label, min_value=1, max_value=4096, value=value, step=1, key=key,
-                               placeholder="backbone default", help=help_text)
-    if name in ("backbone_options", "class_weight"):
-        text = "none" if value is None else (json.dumps(value) if isinstance(value, dict) else str(value))
-        if name == "backbone_options" and value == {}:
-            text = "{}"
-        return st.text_input(label, text, key=key, help=help_text)
-    if isinstance(value, bool):
+    if kind == "bool" and isinstance(value, bool):
         return st.checkbox(label, value=value, key=key, help=help_text)
-    if isinstance(value, int):
-        return st.number_input(label, value=value, step=1, key=key, help=help_text)
-    if isinstance(value, float):
-        return st.number_input(label, value=value, format=_FLOAT_FORMAT.get(name, "%.4f"),
-                               step=None, key=key, help=help_text)
-    return st.text_input(label, "" if value is None else str(value), key=key, help=help_text)
+    if kind == "int" and (value is None or isinstance(value, int)) and not isinstance(value, bool):
+        return st.number_input(label, value=value, step=1, key=key, help=help_text,
+                               placeholder="default" if setting.nullable else None)
+    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return st.number_input(label, value=float(value), format=setting.fmt or "%.4f", step=None, key=key,
+                               help=help_text)
+    return st.text_input(label, _as_text(value), key=key, help=help_text)
 
 
 def _as_override(value) -> str:
@@ -107,28 +80,24 @@ def _as_override(value) -> str:
 def config_form(base: cfg.TrainConfig, key: str) -> tuple[cfg.TrainConfig | None, str | None, str | None]:
     """Draw the form starting from ``base``; return (config, None, None) or (None, field, message).
 
-    key: a prefix for the widget keys (change it to reset the form, e.g. per preset).
-    The config returned is parsed but not yet validated against the data.
+    key: a prefix for the widget keys (``f"{key}_{field}"``; change it to reset the form, e.g.
+    per preset). The config returned is parsed but not yet validated against the data.
     """
     values = base.to_dict()
     overrides: dict[str, str] = {}
-    known = set(values)
-    for section, names in SECTIONS.items():
-        names = [n for n in names if n in known]
-        with st.expander(section, expanded=section in ("Network", "Optimiser and schedule", "Training loop")):
+    for group in cfg.GROUPS:
+        settings = [s for s in cfg.FIELDS if s.group == group]
+        if not settings:
+            continue
+        with st.expander(group, expanded=group in EXPANDED):
             cols = st.columns(3)
-            for i, name in enumerate(names):
+            for i, setting in enumerate(settings):
+                name = setting.name
                 with cols[i % 3]:
-                    new = _widget(name, values[name], key=f"{key}_{name}")
-                if new != values[name]:
-                    overrides[name] = _as_override(new)
-    # Fields a newer TrainConfig may add: shown, so every field stays editable.
-    extra = [n for n in values if not any(n in names for names in SECTIONS.values())]
-    if extra:
-        with st.expander("Other settings"):
-            for name in extra:
-                new = _widget(name, values[name], key=f"{key}_{name}")
-                if new != values[name]:
+                    new = _widget(setting, values[name], key=f"{key}_{name}", help_text=_help(setting, base))
+                # Text widgets give text: compare what it reads as, so an untouched field is no override
+                # (an untouched backbone_options must not pin the old backbone's options).
+                if setting.coerce(new) != values[name]:
                     overrides[name] = _as_override(new)
     try:
         return base.with_overrides(overrides), None, None
@@ -136,8 +105,15 @@ def config_form(base: cfg.TrainConfig, key: str) -> tuple[cfg.TrainConfig | None
         return None, exc.field, exc.message
 
 
-def preset_and_form(key: str, n_train_images: int | None) -> tuple[cfg.TrainConfig | None, str | None]:
+def preset_and_form(key: str, n_train_images: int | None, base=None) -> tuple[cfg.TrainConfig | None, str | None]:
     """Preset picker, the form, and validation against the data.
+
+    Args:
+        key: prefix of the widget keys (the preset picker is ``f"{key}_preset"``, the fields
+            ``f"{key}_{preset}_{field}"``).
+        n_train_images: training images of the fold (the batch cannot be larger); None = unknown.
+        base: optional callable(preset name) -> TrainConfig or None: the values the form starts
+            from instead of the preset's (the user's remembered values, see ``form_memory``).
 
     Returns (config, None) when valid, else (None, error text naming the field); the error is
     also shown.
@@ -148,7 +124,8 @@ def preset_and_form(key: str, n_train_images: int | None) -> tuple[cfg.TrainConf
     preset = c1.selectbox("Start from preset", names, index=names.index("cpu-small") if "cpu-small" in names else 0,
                           key=f"{key}_preset")
     c2.caption(descriptions[preset])
-    config, bad_field, message = config_form(cfg.get_preset(preset), key=f"{key}_{preset}")
+    start = base(preset) if base is not None else None  # base: preset name -> the values to show (form_memory)
+    config, bad_field, message = config_form(start or cfg.get_preset(preset), key=f"{key}_{preset}")
     refused = _weights_refused(config.weights) if config is not None else None
     if refused:  # before validation, which would open the file
         config, bad_field, message = None, "weights", refused
@@ -177,7 +154,10 @@ def _weights_refused(weights) -> str | None:
     text = "" if weights is None else str(weights).strip()
     if root is None or text.lower() in ("", "imagenet", "none"):
         return None
-    real = Path(text).expanduser().resolve()
+    try:
+        real = Path(text).expanduser().resolve()
+    except (OSError, ValueError, RuntimeError) as error:  # NUL byte, symlink loop, name too long
+        return f"{text!r}: not a usable file path ({error})"
     for allowed in (root, Path(home_dir()).resolve()):
         if real == allowed or allowed in real.parents:
             return None
