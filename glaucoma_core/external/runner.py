@@ -135,13 +135,12 @@ def validate_external(bench, reference, data, rule, *, n_resamples: int, seed: i
         result["warning"] = (f"{overlap} external image(s) are also in the experiment's own dataset "
                              "(same file content): the external figures are not fully external")
     if save and not bench.read_only:
-        from glaucoma_core.commands.formatting import jsonable
         from glaucoma_core.store.external_results import save_external
 
         result["id"] = save_external(
             bench.store, experiment_id=None if ref.is_run else int(ref.key), run_id=int(ref.key) if ref.is_run else None,
             data_root=str(other.root), fingerprint=result["fingerprint"], threshold_rule=rule.to_dict(),
-            result=jsonable(result), predictions=report["predictions"])
+            result=result, predictions=report["predictions"])
     result["predictions"] = report["predictions"]
     return result
 

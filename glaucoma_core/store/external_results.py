@@ -37,7 +37,7 @@ def save_external(store, *, experiment_id: int | None, run_id: int | None, data_
         experiment_id, run_id: what was evaluated (one of them).
         data_root: the external dataset folder; fingerprint: its dataset fingerprint.
         threshold_rule: ThresholdRule.to_dict().
-        result: JSON-able result document.
+        result: the result document (DataFrames are stored as records, NaN as NaN).
         predictions: per-image rows (stored as JSON records) or None.
 
     Returns the new row's id.
@@ -56,10 +56,25 @@ def save_external(store, *, experiment_id: int | None, run_id: int | None, data_
                 "INSERT INTO external_evaluations (experiment_id, run_id, data_root, fingerprint, threshold_rule, "
                 "created_at, result, predictions) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (*target, str(data_root), fingerprint, _rule_text(threshold_rule), time.time(),
-                 json.dumps(result, allow_nan=False), rows))
+                 json.dumps(result, default=_plain), rows))
             return int(cursor.lastrowid)
     except sqlite3.Error as exc:
         raise store_error(exc, store.path, "saving an external evaluation") from exc
+
+
+def _plain(value):
+    """JSON for what ``json`` does not know: tables as records, numpy numbers and arrays, NA."""
+    import numpy as np
+
+    if isinstance(value, pd.DataFrame):
+        return json.loads(value.to_json(orient="records"))
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if value is pd.NA:
+        return None
+    return str(value)
 
 
 def list_external(store, experiment_id: int | None = None, run_id: int | None = None) -> pd.DataFrame:
