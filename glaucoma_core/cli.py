@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "glaucoma_core.commands.train_commands",
     "glaucoma_core.commands.eval_commands",
     "glaucoma_core.commands.external_commands",
+    "glaucoma_core.commands.export_commands",
+    "glaucoma_core.commands.app_commands",
     "glaucoma_core.commands.study_commands",
 )
 
