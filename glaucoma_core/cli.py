@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "glaucoma_core.commands.export_commands",
     "glaucoma_core.commands.app_commands",
     "glaucoma_core.commands.study_commands",
+    "glaucoma_core.commands.report_commands",
 )
 
 

@@ -1,0 +1,1 @@
+"""Reports written from the run store (the HTML experiment report)."""
