@@ -348,8 +348,8 @@ class TrainConfig:
 
         Order: each field against its declaration (type, finiteness, range or choices, in
         declaration order); the backbone's own checks of ``backbone_options``, ``input_size``
-        and ``weights``; :data:`RULES`; the batch against the data; last (it may import
-        TensorFlow), a weights file against the backbone.
+        and ``weights``; :data:`RULES`; a weights file against the backbone (it may import
+        TensorFlow); last, the batch against the data.
 
         Args:
             n_train_images: number of training images of the fold, when known (the batch
@@ -369,10 +369,6 @@ class TrainConfig:
             message = rule.check(self)
             if message:
                 raise ConfigError(rule.field, message)
-        if n_train_images is not None and self.batch_size > n_train_images:
-            raise ConfigError(
-                "batch_size", f"batch size {self.batch_size} is larger than the {n_train_images} training images"
-            )
         weights = self.weights.lower()
         if weights not in ("imagenet", "none"):
             path = Path(self.weights).expanduser()
@@ -386,6 +382,10 @@ class TrainConfig:
                 from glaucoma_core.networks.weights import check_weights_file as check
 
                 check(spec, self.resolved_input_size(), str(path), self.backbone_options)
+        if n_train_images is not None and self.batch_size > n_train_images:
+            raise ConfigError(
+                "batch_size", f"batch size {self.batch_size} is larger than the {n_train_images} training images"
+            )
         return self
 
 
