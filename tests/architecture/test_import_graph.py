@@ -37,11 +37,12 @@ def imported_modules(path: Path, name: str, known: set[str]) -> set[str]:
                 anchor = name.split(".") if is_package else name.split(".")[:-1]
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
-            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            # `from a.b import c`: on the module a.b.c when c is one (a.b's __init__ then runs
+            # first, the child -> parent edge left out below), else on a.b itself.
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
         else:
             continue
         for target in targets:
-            # `import a.b.c` depends on a.b.c; `from a.b import c` on a.b and, if it is one, a.b.c.
             while target and target not in known:
                 target = target.rpartition(".")[0]
             if target and target != name:
