@@ -20,6 +20,7 @@ PAGES = [
     st.Page("app_pages/dataset.py", title="Dataset", icon=":material/photo_library:", default=True),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/cross_validation.py", title="Cross-validation", icon=":material/view_column:"),
+    st.Page("app_pages/runs.py", title="Runs", icon=":material/table_rows:"),
     st.Page("app_pages/studies.py", title="Studies", icon=":material/leaderboard:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/false_negatives.py", title="False negatives", icon=":material/report:"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages._components import bench as workbench
-from app_pages._components import pickers
+from app_pages._components import pickers, scope
 from app_pages._components.sidebar import get_context
 from app_pages._components.text import md_escape
 from glaucoma_core.data.uploads import ACCEPTED_TYPES, check_upload
@@ -22,7 +22,8 @@ st.caption(
 
 bench = workbench.viewer(ctx.home)
 store = bench.store
-runs = store.runs()
+runs = scope.runs(store, ctx)
+scope.caption(ctx, len(store.runs()) - len(runs))
 finished = runs[runs["status"] == "finished"]
 if finished.empty:
     st.info("No trained model yet: train one on the Train page (or run a cross-validation), then come back.")
@@ -38,7 +39,7 @@ if source == "One run":
     run_ids = [run_id]
     model_name = f"run {run_id}"
 else:
-    experiments = store.experiments()
+    experiments = scope.experiments(store, ctx)
     exp_id = pickers.pick_experiment(experiments, key="classify_experiment")
     if exp_id is None:
         st.info("No cross-validation experiment with a finished fold yet: launch one on the Cross-validation page.")

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._components import bench as workbench
-from app_pages._components import pickers
+from app_pages._components import pickers, scope
 from app_pages._components.loaders import thumbnail
 from app_pages._components.sidebar import get_context
 from glaucoma_core import charts
@@ -22,7 +22,8 @@ ctx = get_context()
 st.title("Compare")
 bench = workbench.viewer(ctx.home)
 store = bench.store
-runs = store.runs()
+runs = scope.runs(store, ctx)
+scope.caption(ctx, len(store.runs()) - len(runs))
 finished = runs[runs["status"] == "finished"]
 if len(finished) < 2:
     st.info("Comparing needs at least two finished runs: train another on the Train page, "
@@ -36,7 +37,7 @@ items: list[dict] = []  # label, reference, config, metrics, predictions (test r
 if mode == "Runs":
     chosen = [run_ref(r) for r in pickers.pick_runs(runs, key="compare_runs", label="Runs (two or more)")]
 else:
-    chosen = [experiment_ref(e) for e in pickers.pick_experiments(store.experiments(), key="compare_experiments",
+    chosen = [experiment_ref(e) for e in pickers.pick_experiments(scope.experiments(store, ctx), key="compare_experiments",
                                                                    label="Experiments (two or more)")]
 for reference in chosen:
     try:

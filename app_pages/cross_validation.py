@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._components import bench as workbench
-from app_pages._components import pickers
+from app_pages._components import form_memory, pickers, scope
 from app_pages._components.config_form import preset_and_form
-from app_pages._components.live import ACTIVE, POLL_SECONDS, shown_status
+from app_pages._components.live import ACTIVE, POLL_SECONDS, format_seconds, progress_numbers, shown_status
 from app_pages._components.loaders import dataset_index
 from app_pages._components.sidebar import get_context
 from glaucoma_core import charts
@@ -29,14 +29,15 @@ index = dataset_index(ctx.data_root, ctx.home)
 folds = fold_numbers(index)
 
 # ---- launch ---------------------------------------------------------------------------
-with st.expander("Launch a cross-validation", expanded=store.experiments().empty):
+with st.expander("Launch a cross-validation", expanded=scope.experiments(store, ctx).empty):
     if not folds:
         st.warning("This dataset has no fold folders; cross-validation needs the fold layout "
                    "(`python -m glaucoma_core folds SOURCE OUT`).")
     else:
         chosen = st.multiselect("Folds", folds, default=folds, key="cv_folds")
         smallest = smallest_training_set(index, chosen) or 0
-        config, problem = preset_and_form("cv_cfg", smallest)
+        config, problem = preset_and_form("cv_cfg", smallest, base=form_memory.restore("cv_cfg"))
+        form_memory.remember("cv_cfg", config)
         c1, c2, c3 = st.columns([2, 1, 2])
         name = c1.text_input("Experiment name", key="cv_name", placeholder="e.g. small-cnn-baseline")
         executor = c2.radio("Executor", ["local", "ray"], key="cv_executor", horizontal=True,
@@ -52,11 +53,11 @@ with st.expander("Launch a cross-validation", expanded=store.experiments().empty
             except (UserError, OSError) as exc:  # refused before any process starts
                 st.error(f"Could not start: {exc}")
             else:
-                st.session_state["cv_experiment"] = exp_id
-                st.session_state["cv_experiment_select"] = exp_id  # follow the new experiment
+                st.session_state["cv_experiment"] = exp_id  # follow the new experiment
                 st.toast(f"Experiment {exp_id} started")
 
-experiments = store.experiments()
+experiments = scope.experiments(store, ctx)
+scope.caption(ctx, len(store.experiments()) - len(experiments))
 if experiments.empty:
     st.info("No cross-validation yet: launch one above (the cpu-small preset runs 10 folds of the demo data in minutes).")
     st.stop()
@@ -66,7 +67,7 @@ labels = {int(r["id"]): pickers.experiment_label(r) for _, r in experiments.iter
 default = st.session_state.get("cv_experiment")
 options = list(labels)
 exp_id = st.selectbox("Experiment", options, index=options.index(default) if default in options else 0,
-                      format_func=labels.get, key="cv_experiment_select")
+                      format_func=labels.get, key=pickers.refreshing_key("cv_experiment_select", labels))
 st.session_state["cv_experiment"] = exp_id
 
 
@@ -77,15 +78,44 @@ def shown_runs():
     return runs.assign(status=[s for s, _ in shown], error=[e for _, e in shown])
 
 
-active = bool(shown_runs()["status"].isin(ACTIVE).any())
+first_runs = shown_runs()
+active = bool(first_runs["status"].isin(ACTIVE).any())
+finished_at_start = int((first_runs["status"] == "finished").sum())
+
+
+def live_fold(runs: pd.DataFrame, planned: pd.Series) -> None:
+    """The running fold's curve, and the time left for the whole experiment (epochs left in
+    every unfinished fold at the mean epoch time measured so far)."""
+    running = runs[runs["status"] == "running"]
+    epochs_all = store.epochs([int(r) for r in runs["id"]])
+    per_epoch = None
+    if len(epochs_all) and "epoch_seconds" in epochs_all and epochs_all["epoch_seconds"].notna().any():
+        per_epoch = float(epochs_all["epoch_seconds"].mean())
+    done = runs["epochs_done"].fillna(0).astype(float)
+    left_epochs = float(((planned - done).clip(lower=0))[runs["status"].isin(ACTIVE)].sum())
+    c1, c2, c3 = st.columns(3)
+    c3.metric("Experiment time remaining", format_seconds(left_epochs * per_epoch) if per_epoch else "–",
+              help="Epochs left in the unfinished folds × the mean epoch time so far (early stopping may end sooner).")
+    if running.empty:
+        c1.caption("Waiting for the next fold to start…")
+        return
+    run = store.run(int(running["id"].iloc[0]))
+    epochs = epochs_all[epochs_all["run_id"] == run["id"]]
+    numbers = progress_numbers(run, epochs)
+    c1.metric(f"Fold {run['fold']} (run {run['id']})", f"epoch {numbers['done']} of {numbers['planned'] or '?'}")
+    c2.metric("Fold time remaining", format_seconds(numbers["remaining"]))
+    if len(epochs):
+        metric = "auc" if "val_auc" in epochs.columns else "loss"
+        st.altair_chart(charts.training_curves(epochs, metric=metric).properties(height=180,
+                        title=f"fold {run['fold']}: {metric} per epoch (live)"), width="stretch")
 
 
 @st.fragment(run_every=POLL_SECONDS if active else None)
 def progress():
     runs = shown_runs()
     still_active = bool(runs["status"].isin(ACTIVE).any())
-    if still_active != active:
-        st.rerun(scope="app")
+    if still_active != active or int((runs["status"] == "finished").sum()) != finished_at_start:
+        st.rerun(scope="app")  # a fold finished: its results, the labels and the report follow at once
     planned = runs["config"].map(planned_epochs)
     table = pd.DataFrame({
         "fold": runs["fold"], "run": runs["id"], "status": runs["status"],
@@ -96,6 +126,8 @@ def progress():
     done = int((runs["status"] == "finished").sum())
     st.markdown(f"**Progress**: {done} of {len(runs)} folds finished")
     st.progress(done / max(len(runs), 1))
+    if still_active:
+        live_fold(runs, planned)
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
         "valid AUC": st.column_config.NumberColumn(format="%.3f"),
@@ -130,8 +162,18 @@ summary.insert(0, "name", summary["metric"].map(lambda k: METRIC_LABELS.get(k, k
 c1, c2 = st.columns([3, 2])
 with c1:
     st.markdown("**Mean ± sd over folds, 95 % t-interval**")
-    st.dataframe(summary.drop(columns=["metric"]), hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "sd", "ci_low", "ci_high")})
+    shown_summary = summary.drop(columns=["metric"]).rename(
+        columns={"ci_low": "95 % low", "ci_high": "95 % high", "n_folds": "folds"})
+    if "note" in shown_summary and not shown_summary["note"].fillna("").astype(str).str.strip().any():
+        shown_summary = shown_summary.drop(columns=["note"])
+    st.dataframe(shown_summary, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "sd", "95 % low", "95 % high")})
+    capped = summary[(summary["ci_high"] >= 1.0) | (summary["ci_low"] <= 0.0)]
+    capped = capped[capped["metric"].isin(["auc", "accuracy", "sensitivity", "specificity", "f1", "balanced_accuracy"])]
+    if len(capped):
+        st.caption("Interval ends at 0.000 or 1.000 are capped to the metric's range: the t-interval itself "
+                   "reaches beyond it (" + ", ".join(METRIC_LABELS.get(m, m) for m in capped["metric"]) +
+                   "); with few folds it is wide.")
 with c2:
     pooled = result["pooled"]
     st.markdown("**Pooled out-of-fold** (every test image once, by the model that never saw it)")
@@ -139,7 +181,7 @@ with c2:
     m1.metric("AUC", f"{pooled['auc']:.3f}")
     m2.metric("Sensitivity", f"{pooled['sensitivity']:.3f}")
     m3.metric("Specificity", f"{pooled['specificity']:.3f}")
-    m1.metric("Missed glaucoma (FN)", int(pooled["fn"]))
+    m1.metric("Missed (FN)", int(pooled["fn"]), help="glaucoma test images called normal")
     m2.metric("FN rate", f"{pooled['fn_rate']:.1%}")
     m3.metric("Images", int(pooled["n"]))
 
@@ -151,12 +193,28 @@ try:
 except ValueError as exc:
     g1.info(f"No ROC curve: {exc}")
 g2.altair_chart(charts.fold_metric_strip(table, summary=result["summary"]), width="stretch")
+try:
+    g1.altair_chart(charts.precision_recall_chart(test, group="fold"), width="stretch")
+except ValueError as exc:
+    g1.info(f"No precision-recall curve: {exc}")
 
-d1, d2 = st.columns(2)
+d1, d2, d3 = st.columns(3)
 d1.download_button("Per-fold metrics (CSV)", table.to_csv(index=False), file_name=f"experiment_{exp_id}_folds.csv",
                    mime="text/csv", icon=":material/download:")
 d2.download_button("Predictions (CSV)", predictions.to_csv(index=False),
                    file_name=f"experiment_{exp_id}_predictions.csv", mime="text/csv", icon=":material/download:")
+if d3.button("Build the HTML report", key="cv_report", icon=":material/description:",
+             help="One self-contained file (figures embedded, opens offline): dataset, folds, configuration, "
+                  "per-fold table, intervals, ROC, confusion matrix, missed glaucoma, a methods paragraph."):
+    with st.spinner("Writing the report…"):
+        try:
+            st.session_state["cv_report_html"] = (exp_id, rule.to_dict(), bench.report(reference, rule))
+        except UserError as exc:
+            st.error(f"No report: {exc}")
+built = st.session_state.get("cv_report_html")
+if built and built[0] == exp_id and built[1] == rule.to_dict():
+    d3.download_button("Download the report (HTML)", built[2], file_name=f"experiment_{exp_id}_report.html",
+                       mime="text/html", icon=":material/download:", key="cv_report_download")
 
 # ---- several experiments ----------------------------------------------------------------
 st.subheader("Experiments side by side")

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages._components import bench as workbench
-from app_pages._components import pickers
+from app_pages._components import pickers, scope
 from app_pages._components.loaders import thumbnail
 from app_pages._components.modeling import gradcam_overlays
 from app_pages._components.sidebar import get_context
@@ -25,7 +25,8 @@ st.title("False negatives")
 st.caption("A false negative is a glaucoma image the model calls normal: the error that matters most in screening.")
 bench = workbench.viewer(ctx.home)
 store = bench.store
-runs = store.runs()
+runs = scope.runs(store, ctx)
+scope.caption(ctx, len(store.runs()) - len(runs))
 if runs.empty or not (runs["status"] == "finished").any():
     st.info("No finished run yet: train one on the Train page, then come back to see what it misses.")
     st.stop()
@@ -35,7 +36,7 @@ if mode == "A run":
     run_id = pickers.pick_run(runs, key="fn_run")
     reference = run_ref(run_id)
 else:
-    exp_id = pickers.pick_experiment(store.experiments(), key="fn_experiment")
+    exp_id = pickers.pick_experiment(scope.experiments(store, ctx), key="fn_experiment")
     if exp_id is None:
         st.info("No experiment with a finished fold yet: launch one on the Cross-validation page.")
         st.stop()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from app_pages._components import bench as workbench
-from app_pages._components import live
+from app_pages._components import form_memory, live, scope
 from app_pages._components.config_form import preset_and_form
 from app_pages._components.downloads import run_downloads
 from app_pages._components.loaders import dataset_index
-from app_pages._components.pickers import run_label
+from app_pages._components.pickers import refreshing_key, run_label
 from app_pages._components.sidebar import get_context
 from glaucoma_core.data.index import fold_numbers
 from glaucoma_core.errors import UserError
@@ -35,7 +34,8 @@ with st.container(border=True):
         fold, n_train = None, 0
         st.warning("This dataset has no fold folders (train/valid/test). Make folds first: "
                    "`python -m glaucoma_core folds SOURCE OUT`, then choose OUT in the sidebar.")
-    config, problem = preset_and_form("train_cfg", n_train)
+    config, problem = preset_and_form("train_cfg", n_train, base=form_memory.restore("train_cfg"))
+    form_memory.remember("train_cfg", config)
     if config is not None and fold is not None:
         st.caption(f"Configuration valid · {n_train} training images in fold {fold}.")
     start = st.button("Start training", type="primary", disabled=config is None or fold is None,
@@ -46,13 +46,13 @@ with st.container(border=True):
         except (UserError, OSError) as exc:  # refused before a process starts: show why
             st.error(f"Could not start: {exc}")
         else:
-            st.session_state["train_watch"] = run_id
-            st.session_state["train_watch_select"] = run_id  # follow the new run
+            st.session_state["train_watch"] = run_id  # follow the new run
             st.toast(f"Run {run_id} started")
 
 # ---- live view ------------------------------------------------------------------------
-runs = store.runs()
+runs = scope.runs(store, ctx)
 st.subheader("Live")
+scope.caption(ctx, len(store.runs()) - len(runs))
 if runs.empty:
     st.info("No runs yet: pick a preset above and press Start training.")
 else:
@@ -62,8 +62,10 @@ else:
         default = int(active["id"].iloc[0]) if len(active) else int(runs["id"].iloc[0])
     labels = {int(r["id"]): run_label(r) for _, r in runs.iterrows()}
     options = list(labels)
+    # The key changes with the labels: a run that finishes is relabelled at once (a kept key
+    # would keep the browser's old label, "running", after the run ended).
     watch = st.selectbox("Watch run", options, index=options.index(default), format_func=labels.get,
-                         key="train_watch_select")
+                         key=refreshing_key("train_watch_select", labels))
     st.session_state["train_watch"] = watch
     live.render_run(store, int(watch), on_cancel=lambda _store, run_id: workbench.actor(ctx.home).cancel(run_ref(run_id)))
     if store.run(int(watch))["status"] == "finished":
@@ -71,18 +73,17 @@ else:
 
 # ---- runs -----------------------------------------------------------------------------
 st.subheader("Runs")
-if not runs.empty:
-    table = runs[["id", "experiment_name", "fold", "backbone", "status", "epochs_done", "valid_auc", "test_auc",
-                  "created_at", "error"]].copy()
-    table["created_at"] = pd.to_datetime(table["created_at"], unit="s").dt.strftime("%Y-%m-%d %H:%M")
-    st.dataframe(
-        table, hide_index=True, width="stretch",
-        column_config={
-            "valid_auc": st.column_config.NumberColumn("valid AUC", format="%.3f"),
-            "test_auc": st.column_config.NumberColumn("test AUC", format="%.3f"),
-            "epochs_done": "epochs",
-            "experiment_name": "experiment",
-        },
-    )
-else:
-    st.caption("The runs you start appear here, with their status.")
+
+
+@st.fragment(run_every=live.POLL_SECONDS if len(runs) and runs["status"].isin(live.ACTIVE).any() else None)
+def runs_table():
+    table = live.runs_overview(scope.runs(store, ctx))
+    if table.empty:
+        st.caption("The runs you start appear here, with their status.")
+        return
+    st.dataframe(table, hide_index=True, width="stretch", column_config=live.RUNS_OVERVIEW_COLUMNS)
+    st.page_link("app_pages/runs.py", label="Rename, tag, annotate, archive or delete runs on the Runs page",
+                 icon=":material/table_rows:")
+
+
+runs_table()

@@ -76,6 +76,41 @@ def progress_numbers(run: dict, epochs: pd.DataFrame, now: float | None = None) 
     return {"done": done, "planned": planned, "elapsed": elapsed, "remaining": remaining, "speed": speed}
 
 
+RUNS_OVERVIEW_COLUMNS = {
+    "valid AUC": st.column_config.NumberColumn(format="%.3f"),
+    "test AUC": st.column_config.NumberColumn(format="%.3f"),
+}
+
+
+def runs_overview(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs as the Train page lists them: the shown status (see :func:`shown_status`),
+    epochs done of planned, and words (never 'None') in empty cells."""
+    if runs.empty:
+        return pd.DataFrame()
+    rows = []
+    for run in runs.to_dict(orient="records"):
+        status, error = shown_status(run)
+        planned = planned_epochs(run.get("config") or {})
+        done = run.get("epochs_done")
+        done = 0 if done is None or pd.isna(done) else int(done)
+        experiment = run.get("experiment_name")
+        fold = run.get("fold")
+        rows.append({
+            "run": int(run["id"]),
+            "experiment": experiment if isinstance(experiment, str) and experiment else "– (lone run)",
+            "fold": "–" if fold is None or pd.isna(fold) else str(int(fold)),
+            "backbone": run.get("backbone") or "–",
+            "status": status,
+            "epochs": f"{done} of {planned or '?'}",
+            "valid AUC": run.get("valid_auc"),
+            "test AUC": run.get("test_auc"),
+            "started": (time.strftime("%Y-%m-%d %H:%M", time.localtime(run["created_at"]))
+                        if run.get("created_at") else "–"),
+            "error": error or "",
+        })
+    return pd.DataFrame(rows)
+
+
 def render_run(store, run_id: int, *, on_cancel) -> None:
     """Draw one run's live panel; polls while the run is queued or running.
 

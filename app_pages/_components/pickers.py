@@ -33,6 +33,15 @@ def experiment_label(row) -> str:
     )
 
 
+def refreshing_key(base: str, labels: dict) -> str:
+    """A widget key that changes when the option labels change (a run's status, a count of
+    finished folds): the browser keeps showing a keyed selectbox's old labels otherwise."""
+    import hashlib
+
+    digest = hashlib.sha1(repr(sorted(labels.items())).encode()).hexdigest()[:10]
+    return f"{base}_{digest}"
+
+
 def best_first(runs: pd.DataFrame) -> pd.DataFrame:
     """Finished runs ordered by validation AUC (missing last), newest first among equals."""
     finished = runs[runs["status"] == "finished"]

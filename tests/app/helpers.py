@@ -12,9 +12,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "streamlit_app.py"
-PAGES = ("dataset", "train", "cross_validation", "compare", "false_negatives", "classify")
-URL_PATHS = {"dataset": "", "train": "train", "cross_validation": "cross_validation", "compare": "compare",
-             "false_negatives": "false_negatives", "classify": "classify"}
+PAGES = ("dataset", "train", "cross_validation", "runs", "compare", "false_negatives", "classify")
+URL_PATHS = {"dataset": "", "train": "train", "cross_validation": "cross_validation", "runs": "runs",
+             "compare": "compare", "false_negatives": "false_negatives", "classify": "classify"}
 # Tiny but real training: the small CNN at 32 px for one or two epochs.
 TINY = ["--preset", "cpu-small", "--set", "input_size=32", "--set", "batch_size=32"]
 CHROMIUM = "/usr/bin/chromium"

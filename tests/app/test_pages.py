@@ -134,7 +134,7 @@ def test_train_start_live_curve_and_cancel(app, app_env):
     at.run()
     assert not at.exception
     table = at.dataframe[-1].value
-    assert table.loc[table["id"] == run_id, "status"].iloc[0] == "cancelled"
+    assert table.loc[table["run"] == run_id, "status"].iloc[0] == "cancelled"
 
 
 def test_train_refuses_an_invalid_configuration(app):
