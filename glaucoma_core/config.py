@@ -38,6 +38,8 @@ POOLING = ("avg", "max", "flatten")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
 LOSSES = ("categorical_crossentropy", "binary_crossentropy", "focal")
+DISC_CROP_MODES = ("off", "auto", "on")  # = glaucoma_core.preparation.settings (a test checks)
+ILLUMINATION_METHODS = ("none", "graham", "clahe")
 SWITCHES = ("auto", "on", "off")
 MONITORS = ("val_loss", "val_auc", "val_accuracy", "val_f1", "val_sensitivity", "val_specificity",
             "loss", "auc", "accuracy", "f1")
@@ -111,6 +113,24 @@ class TrainConfig:
         help="Bring every image to this effective resolution (side in pixels) before the network's resize: "
         "downscaled to it, then resized to the input size; removes an image-size or sharpness shortcut "
         "(e.g. one class stored at twice the resolution). Use at most the smallest image side; empty = off.")
+
+    # ---- Fundus preparation (glaucoma_core.preparation; applied on every path) -------------
+    prepare_field_of_view: bool = setting_field(
+        False, group="Fundus preparation",
+        help="Crop to the camera's circular field and black out what is outside it (images without a "
+        "black surround are left whole and reported).")
+    prepare_disc_crop: str = setting_field(
+        "off", choices=DISC_CROP_MODES, group="Fundus preparation",
+        help="Crop around the optic disc: off · auto = full-field photographs only (disc found with "
+        "confidence; disc-centred images left alone) · on = always, around the best candidate.")
+    prepare_disc_crop_scale: float = setting_field(
+        2.5, low=1.0, high=10.0, group="Fundus preparation",
+        help="Side of the disc crop in estimated disc diameters.")
+    prepare_illumination: str = setting_field(
+        "none", choices=ILLUMINATION_METHODS, group="Fundus preparation",
+        help="Illumination normalisation after the crop: none · graham (local mean subtraction) · "
+        "clahe (adaptive histogram equalisation of lightness).")
+
     trainable: str = setting_field(
         "all", choices=TRAINABLE, group="Network",
         help="head: backbone frozen · last_n: the last trainable_layers backbone layers train · all. "
@@ -558,6 +578,11 @@ PRESETS: dict[str, TrainConfig] = {
         fine_tune_learning_rate=1e-4,
     ),
 }
+
+# Good defaults (issue 16): every preset crops full-field photographs around the optic disc and
+# leaves disc-centred images (the demo images among them) exactly as they were.
+for _preset in PRESETS.values():
+    _preset.prepare_disc_crop = "auto"
 
 _DESCRIPTIONS = {
     "paper-vgg16": "Diaz-Pinto et al. 2019: VGG16 at 224 px, ImageNet weights, fine-tuned (GPU).",

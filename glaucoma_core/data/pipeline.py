@@ -1,9 +1,11 @@
 """The tf.data input pipeline, fed from the dataset index.
 
 Rows of the index go in; batches of (float32 RGB 0..255 at S x S, one-hot label) come out.
-Decoding goes through :func:`glaucoma_core.data.images.load_rgb_array`, so broken files are
-treated as everywhere else, and through an in-process cache keyed by (sha256, size): the ten
-folds of a cross-validation share their images, so each image is decoded once per process.
+Decoding goes through :func:`glaucoma_core.preparation.load_prepared_array` (which reads
+through :mod:`glaucoma_core.data.images`, so broken files are treated as everywhere else, and
+applies the config's fundus preparation and resolution normalisation), and through an
+in-process cache keyed by (sha256, size, preparation key): the ten folds of a cross-validation
+share their images, so each image is decoded and prepared once per process.
 Rows the index flagged (``problem != ''``) and files that fail to decode are skipped and
 counted. Preprocessing (backbone normalisation) happens inside the model, not here.
 
@@ -21,13 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from glaucoma_core.data.images import ImageProblem, load_rgb_array
+from glaucoma_core.data.images import ImageProblem
 
 DEFAULT_CACHE_MB = int(os.environ.get("GLAUCOMA_IMAGE_CACHE_MB", "2048"))
 
 
 class DecodedImageCache:
-    """Thread-safe LRU of decoded images keyed by (sha256, size), bounded in bytes.
+    """Thread-safe LRU of decoded images keyed by (sha256, size[, preparation key]), bounded in bytes.
 
     Args:
         max_bytes: evict least recently used images beyond this many bytes.
@@ -35,13 +37,13 @@ class DecodedImageCache:
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_MB * 1024 * 1024):
         self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple[str, int]) -> np.ndarray | None:
+    def get(self, key: tuple) -> np.ndarray | None:
         with self._lock:
             array = self._items.get(key)
             if array is None:
@@ -51,7 +53,7 @@ class DecodedImageCache:
             self.hits += 1
             return array
 
-    def put(self, key: tuple[str, int], array: np.ndarray) -> None:
+    def put(self, key: tuple, array: np.ndarray) -> None:
         with self._lock:
             if key in self._items:
                 return
@@ -76,27 +78,25 @@ IMAGE_CACHE = DecodedImageCache()
 
 
 def decode_image(path: str, sha256: str, size: int, cache: DecodedImageCache | None = IMAGE_CACHE,
-                 resolution: int | None = None) -> np.ndarray:
-    """The image at ``path`` as uint8 (size, size, 3), from the cache when its content was seen.
+                 resolution: int | None = None, preparation=None) -> np.ndarray:
+    """The image at ``path`` as the model sees it, uint8 (size, size, 3), from the cache when
+    its content was seen with the same preparation.
 
-    resolution: when given, the image is first brought to this effective resolution
-    (:func:`glaucoma_core.data.resolution.normalise_resolution`, the config's
-    ``resolution_normalisation``). Raises ImageProblem when the file cannot be used.
+    preparation: the fundus preparation (a TrainConfig, a stored config dict or
+    :class:`glaucoma_core.preparation.PreparationSettings`; None = none); its
+    ``resolution_normalisation`` applies too. resolution: an effective resolution
+    (:func:`glaucoma_core.data.resolution.normalise_resolution`) when ``preparation`` does
+    not set one. Raises ImageProblem when the file cannot be used.
     """
-    key = (str(sha256), int(size)) if not resolution else (str(sha256), int(size), int(resolution))
-    if cache is not None and sha256:
-        hit = cache.get(key)
-        if hit is not None:
-            return hit
-    if resolution:
-        from glaucoma_core.data.resolution import normalise_resolution
+    import dataclasses
 
-        array = normalise_resolution(path, int(size), int(resolution))
-    else:
-        array = load_rgb_array(path, int(size))
-    if cache is not None and sha256:
-        cache.put(key, array)
-    return array
+    from glaucoma_core.preparation import PreparationSettings, load_prepared_array
+
+    settings = PreparationSettings.from_config(preparation)
+    if resolution and not settings.resolution:
+        settings = dataclasses.replace(settings, resolution=int(resolution))
+    return load_prepared_array(path, int(size), settings, sha256=str(sha256) if sha256 else None,
+                               cache=cache if sha256 else None)
 
 
 @dataclass
@@ -115,18 +115,20 @@ class LoadedImages:
 
 
 def load_images(frame: pd.DataFrame, size: int, *, workers: int | None = None,
-                cache: DecodedImageCache | None = IMAGE_CACHE, resolution: int | None = None) -> LoadedImages:
-    """Decode the images of ``frame`` (columns path, sha256) in parallel threads.
+                cache: DecodedImageCache | None = IMAGE_CACHE, resolution: int | None = None,
+                preparation=None) -> LoadedImages:
+    """Decode (and prepare) the images of ``frame`` (columns path, sha256) in parallel threads.
 
-    Rows whose file cannot be decoded are left out and reported in ``problems``. ``resolution``:
-    see :func:`decode_image`.
+    Rows whose file cannot be decoded are left out and reported in ``problems``.
+    ``resolution``, ``preparation``: see :func:`decode_image` (pass the TrainConfig as
+    ``preparation`` to prepare as training does).
     """
     paths = frame["path"].astype(str).tolist()
     shas = frame["sha256"].astype(str).tolist() if "sha256" in frame else [""] * len(paths)
 
     def one(i: int):
         try:
-            return decode_image(paths[i], shas[i], size, cache, resolution)
+            return decode_image(paths[i], shas[i], size, cache, resolution, preparation)
         except ImageProblem as problem:
             return problem.reason
         except OSError as error:
@@ -235,7 +237,7 @@ def augmentation_layer(config, seed: int | None = None):
 
 def make_dataset(frame: pd.DataFrame, size: int, batch_size: int, *, shuffle: bool = False, seed: int = 0,
                  augment=None, cache: DecodedImageCache | None = IMAGE_CACHE, num_parallel_calls=None,
-                 images: np.ndarray | None = None):
+                 images: np.ndarray | None = None, preparation=None):
     """A tf.data.Dataset of (images float32 (b, size, size, 3) in 0..255, one-hot labels (b, 2)).
 
     Args:
@@ -251,6 +253,7 @@ def make_dataset(frame: pd.DataFrame, size: int, batch_size: int, *, shuffle: bo
             ``load_images(frame, size).images``); then batches are gathered from this array
             in the graph (no Python call per image) and ``cache`` is not used. Same batches,
             same shuffle order as decoding through the cache.
+        preparation: the config (or PreparationSettings) whose fundus preparation decoding applies.
     """
     import tensorflow as tf
 
@@ -264,7 +267,7 @@ def make_dataset(frame: pd.DataFrame, size: int, batch_size: int, *, shuffle: bo
     parallel = num_parallel_calls or tf.data.AUTOTUNE
 
     def _decode(path, sha):
-        return decode_image(path.decode(), sha.decode(), size, cache)
+        return decode_image(path.decode(), sha.decode(), size, cache, None, preparation)
 
     def _load(path, sha, label):
         image = tf.numpy_function(_decode, [path, sha], tf.uint8, stateful=False)

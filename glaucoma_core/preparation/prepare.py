@@ -142,9 +142,9 @@ def prepare_image(source: ImageSource, size: int, settings: PreparationSettings 
             record["applied"].append(f"resolution:{settings.resolution}")
         return PreparedImage(pixels, record)
 
+    img = load_rgb(data, draft_size=DETECT_SIDE)  # the safe decode first: it names a bad file's problem
     width, height = _oriented_size(data)
     record.update(width=width, height=height)
-    img = load_rgb(data, draft_size=DETECT_SIDE)
     small, small_scale = _detector_copy(img)
     detect_scale = small_scale * img.width / width  # detector pixels per photograph pixel
     seconds["decode"] = time.perf_counter() - started

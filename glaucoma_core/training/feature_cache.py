@@ -4,7 +4,7 @@ When the backbone is frozen and there is no augmentation, a backbone maps each i
 same features in every epoch and every fold. They are computed once and kept under
 ``paths.cache_dir(home)/features/<key>/``, where the key names everything the features
 depend on: backbone and its options, weights identity (file hash, 'imagenet'), input size,
-preprocessing, pooling, the Keras version and how images are decoded. Inside, each computation appends one
+preprocessing, pooling, the Keras version, how images are decoded and prepared. Inside, each computation appends one
 ``part-*.npz`` (sha256 -> vector), written to a temporary name and renamed, so concurrent
 writers and interrupted runs never leave a half file behind.
 """
@@ -20,6 +20,7 @@ import numpy as np
 
 from glaucoma_core import paths
 from glaucoma_core.config import TrainConfig
+from glaucoma_core.preparation.settings import PreparationSettings
 
 _MEMORY: dict[str, dict[str, np.ndarray]] = {}
 _PARTS: dict[str, set[str]] = {}
@@ -46,6 +47,9 @@ def feature_key(config: TrainConfig) -> dict:
     }
     if config.resolution_normalisation:  # only when set: existing caches keep their keys
         key["resolution"] = int(config.resolution_normalisation)
+    preparation = PreparationSettings.from_config(config)
+    if preparation.prepares:  # names PREPARATION_VERSION and every step's settings
+        key["preparation"] = PreparationSettings(**{**preparation.as_dict(), "resolution": None}).key()
     return key
 
 

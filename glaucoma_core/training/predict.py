@@ -1,4 +1,8 @@
-"""Probabilities of glaucoma from a trained classifier (any model honouring the contract)."""
+"""Probabilities of glaucoma from a trained classifier (any model honouring the contract).
+
+Files become model inputs through :func:`load_model_inputs` (the config's fundus preparation,
+the same as in training); arrays already prepared go to :func:`predict_probabilities`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,31 @@ def model_input_size(model) -> int:
     if isinstance(shape, list):
         shape = shape[0]
     return int(shape[1])
+
+
+def load_model_inputs(sources, model_or_size, config=None) -> np.ndarray:
+    """The images a model of ``config`` sees for these files: uint8 (n, S, S, 3).
+
+    Args:
+        sources: paths, bytes or binary files (one image each).
+        model_or_size: the model (its input side is used) or the side in pixels.
+        config: the run's TrainConfig or stored config dict: its fundus preparation and
+            resolution normalisation are applied exactly as in training
+            (:func:`glaucoma_core.preparation.load_prepared_array`); None = none.
+
+    Raises ImageProblem for a file that cannot be used.
+    """
+    from glaucoma_core.preparation import load_prepared_array
+
+    size = model_or_size if isinstance(model_or_size, int) else model_input_size(model_or_size)
+    arrays = [load_prepared_array(source, size, config) for source in sources]
+    return np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
+
+
+def predict_files(model, sources, config=None, batch_size: int = 64) -> np.ndarray:
+    """P(glaucoma) of image files, prepared as the model's training images were (see
+    :func:`load_model_inputs`)."""
+    return predict_probabilities(model, load_model_inputs(sources, model, config), batch_size=batch_size)
 
 
 def predict_probabilities(model, images_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:

@@ -29,6 +29,7 @@ from glaucoma_core.data.pipeline import (
     load_images,
     make_dataset,
 )
+from glaucoma_core.preparation.summary import preparation_summary
 from glaucoma_core.training.reporting import Reporter
 
 
@@ -318,7 +319,8 @@ def train_fold(config: TrainConfig, index: pd.DataFrame, fold: int | None, *, re
     size = config.resolved_input_size()
 
     decode_started = time.perf_counter()
-    loaded = {name: load_images(getattr(splits, name), size, resolution=config.resolution_normalisation)
+    # the config's fundus preparation (and resolution normalisation): the same on every path
+    loaded = {name: load_images(getattr(splits, name), size, preparation=config)
               for name in ("train", "valid", "test")}
     problems = {path: reason for part in loaded.values() for path, reason in part.problems.items()}
     skipped_paths = {**splits.skipped_paths, **problems}
@@ -350,6 +352,8 @@ def train_fold(config: TrainConfig, index: pd.DataFrame, fold: int | None, *, re
         "device": device.describe(),
         "input_size": size,
         "skipped_images": skipped,
+        "preparation": preparation_summary(
+            [sha for part in loaded.values() for sha in part.frame["sha256"].astype(str)], size, config),
     }
     reporter.on_train_begin(dict(info))
     class_weight = config.class_weight_map(loaded["train"].frame["label"])

@@ -91,3 +91,13 @@ def test_settings_from_configs_and_bad_input():
         PreparationSettings(disc_crop="sometimes")
     with pytest.raises(ImageProblem):
         load_prepared_array(b"not an image", 64, AUTO)
+
+
+def test_config_declares_the_same_choices_as_the_preparation_package():
+    from glaucoma_core import config
+    from glaucoma_core.preparation import settings
+
+    assert config.DISC_CROP_MODES == settings.DISC_CROP_MODES
+    assert config.ILLUMINATION_METHODS == settings.ILLUMINATION_METHODS
+    assert config.TrainConfig().prepare_disc_crop == "off"  # older stored configs: no preparation
+    assert all(p.prepare_disc_crop == "auto" for p in config.PRESETS.values())

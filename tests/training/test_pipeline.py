@@ -134,3 +134,58 @@ def test_duplicate_content_is_decoded_once_within_a_call(dataset, tmp_path):
     loaded = load_images(doubled, 16, cache=cache)
     assert len(loaded.frame) == 2 * len(rows) and cache.misses == len(rows) and cache.hits == 0
     np.testing.assert_array_equal(loaded.images[: len(rows)], loaded.images[len(rows):])
+
+
+# ---- fundus preparation on every path (issue 16) -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def full_field_index(tmp_path_factory):
+    from glaucoma_core.data.demo import generate_demo_dataset
+    from glaucoma_core.data.index import scan_dataset
+
+    root = tmp_path_factory.mktemp("ff") / "data"
+    generate_demo_dataset(root, n_images=16, k=2, image_size=160, style="full-field", seed=3)
+    return scan_dataset(root, use_cache=False)
+
+
+def test_prepared_pixels_are_identical_through_training_predict_and_the_page_loader(full_field_index):
+    from glaucoma_core.preparation import load_prepared_array
+    from glaucoma_core.training.predict import load_model_inputs
+
+    config = TrainConfig(backbone="small_cnn", input_size=40, prepare_disc_crop="auto", prepare_illumination="clahe")
+    frame = fold_splits(full_field_index, 1).test
+    assert len(frame) >= 4
+    # training: load_images through the decoded-image cache, and the tf.data decode path
+    loaded = load_images(frame, 40, preparation=config, cache=DecodedImageCache())
+    batches = np.concatenate([x for x, _ in make_dataset(frame, 40, 3, cache=DecodedImageCache(),
+                                                        preparation=config).as_numpy_iterator()])
+    # predict / Classify: files and uploaded bytes; the loader the pages use
+    files = load_model_inputs(frame["path"].tolist(), 40, config)
+    uploads = load_model_inputs([open(p, "rb").read() for p in frame["path"]], 40, config.to_dict())
+    pages = np.stack([load_prepared_array(p, 40, config) for p in frame["path"]])
+    assert np.array_equal(loaded.images, files) and np.array_equal(files, uploads)
+    assert np.array_equal(files, pages) and np.array_equal(batches, files.astype(np.float32))
+    # and the preparation did something: full-field photographs cropped around the disc
+    plain = load_images(frame, 40, cache=DecodedImageCache()).images
+    assert not np.array_equal(plain, files)
+
+
+@pytest.mark.slow  # trains one tiny fold: a few seconds
+def test_a_fold_trains_on_prepared_images_and_predict_matches_its_predictions(full_field_index):
+    from glaucoma_core.training.feature_cache import feature_key
+    from glaucoma_core.training.predict import predict_files
+    from glaucoma_core.training.trainer import train_fold
+
+    config = TrainConfig(backbone="small_cnn", backbone_options={"filters": [4, 8]}, input_size=40,
+                         epochs=1, batch_size=4, prepare_disc_crop="auto", early_stopping=False)
+    result = train_fold(config, full_field_index, 1)
+    summary = result.info["preparation"]
+    assert summary["settings"]["disc_crop"] == "auto" and summary["disc_crop"] >= summary["images"] // 2
+    test = result.predictions[result.predictions["split"] == "test"]
+    again = predict_files(result.model, test["path"].tolist(), config)
+    assert np.allclose(again, test["probability"].to_numpy(), atol=1e-5)
+    # the feature-cache key changes with the preparation (and names its version)
+    frozen = TrainConfig(backbone="small_cnn", input_size=40)
+    assert "preparation" not in feature_key(frozen)
+    assert "prep-" in feature_key(TrainConfig(backbone="small_cnn", input_size=40, prepare_disc_crop="on"))["preparation"]
