@@ -92,8 +92,8 @@ def shift_warning(distance: float, table: pd.DataFrame | None = None) -> str:
             largest = " Largest differences: " + ", ".join(f"{r.name} (SMD {r.smd:+.1f})" for r in big.itertuples()) + "."
     if distance >= FAR_APART:
         return (f"The two datasets are far apart (domain distance {distance:.2f}: image properties alone tell "
-                f"which dataset an image comes from). Expect the external figures to drop; they measure "
-                f"generalisation to another domain.{largest}")
+                f"which dataset an image comes from). The external figures measure generalisation to another "
+                f"domain; a drop would not be surprising.{largest}")
     if distance >= NOTICEABLE:
         return f"The two datasets differ noticeably (domain distance {distance:.2f}).{largest}"
     return f"The two datasets look alike in size, colour and sharpness (domain distance {distance:.2f})."
