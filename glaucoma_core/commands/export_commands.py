@@ -56,6 +56,9 @@ def register(subparsers) -> None:
     s.add_argument("target", metavar="RUN|EXPERIMENT", help="run (5, run:5) or experiment (exp:3 or its name)")
     s.add_argument("--out", required=True, metavar="DIR", help="folder to create for the SavedModel")
     s.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
+    s.add_argument("--prepared-inputs", action="store_true",
+                   help="export a model trained on fundus-prepared images (field of view, disc crop, illumination, "
+                        "resolution normalisation: applied outside the network); its inputs must be prepared alike")
     add_threshold_options(s)
     s.add_argument("--bootstrap", type=positive_int, default=CARD_RESAMPLES, metavar="N",
                    help=f"bootstrap resamples of the intervals in the model card (default {CARD_RESAMPLES})")
@@ -115,7 +118,7 @@ def cmd_tensorboard(args) -> int:
 
 
 def cmd_savedmodel(args) -> int:
-    from glaucoma_core.export.model_card import model_card, write_model_card
+    from glaucoma_core.export.model_card import model_card, rule_words, write_model_card
     from glaucoma_core.export.saved_model import export_saved_model
     from glaucoma_core.export.source import resolve_source, workbench_of
 
@@ -125,10 +128,12 @@ def cmd_savedmodel(args) -> int:
     choice, note = workbench_of(store).decision_threshold(source.run_ids, rule)
     description = {"reference": source.reference, "threshold": choice.to_dict(), "threshold_rule": rule.to_dict(),
                    "threshold_note": note or None}
-    metadata = export_saved_model(store, source.run_ids, args.out, description=description, overwrite=args.overwrite)
+    metadata = export_saved_model(store, source.run_ids, args.out, description=description, overwrite=args.overwrite,
+                                  prepared_inputs=args.prepared_inputs)
     card = write_model_card(model_card(store, source, rule, n_resamples=args.bootstrap, export_metadata=metadata),
                             args.out)
     text = (f"{source.reference}: SavedModel of {metadata['n_models']} model(s) ({', '.join(f'run:{r}' for r in source.run_ids)}) "
             f"in {args.out}\n  signatures: serving_default (uint8 images), serve_bytes (encoded files); input "
-            f"{metadata['input_size']} px\n  threshold {choice.threshold:.4f} ({rule.describe()})\n  model card: {card}")
+            f"{metadata['input_size']} px\n  threshold {choice.threshold:.4f} ({rule_words(rule)}, chosen on "
+            f"{choice.n_valid} validation images)\n  model card: {card}")
     return _print(args, {**metadata, "out": str(args.out), "model_card": str(card)}, text)

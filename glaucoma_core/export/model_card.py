@@ -81,6 +81,12 @@ def model_card(store, source: ExportSource, rule=None, *, n_resamples: int = 100
         lines.append(f"- SavedModel signatures: `serving_default` (uint8 pixels, any size, resized inside as "
                      f"the workbench resizes) and `serve_bytes` (encoded image files); input size "
                      f"{export_metadata.get('input_size')} px.")
+    from glaucoma_core.export.saved_model import outside_preparation
+
+    preparation = outside_preparation(config)
+    lines.append(f"- Image preparation before the network: `{preparation}` (glaucoma_core.preparation; **not** inside "
+                 "the SavedModel: prepare inputs the same way)." if preparation else
+                 "- Image preparation before the network: none (decode and resize only).")
     lines.append("")
 
     # ---- data
@@ -114,6 +120,12 @@ def model_card(store, source: ExportSource, rule=None, *, n_resamples: int = 100
     return "\n".join(lines)
 
 
+def rule_words(rule) -> str:
+    """'target sensitivity 0.95', 'youden', 'fixed 0.5': a threshold rule in words."""
+    name = rule.method.replace("_", " ")
+    return f"{name} {rule.target:g}" if rule.target is not None else name
+
+
 def write_model_card(text: str, folder: str | os.PathLike) -> Path:
     """Write ``text`` to ``folder/model_card.md`` (atomically) and return the path."""
     folder = Path(folder)
@@ -134,7 +146,7 @@ def _metrics_section(workbench, source: ExportSource, rule, n_resamples: int) ->
     lines = ["## Decision threshold", ""]
     choice, note = workbench.decision_threshold(source.run_ids, rule)
     lines.append(f"- **P(glaucoma) >= {choice.threshold:.4f}** calls glaucoma.")
-    lines.append(f"- Rule: {rule.describe()}; for the exported model it is chosen once on the validation "
+    lines.append(f"- Rule: {rule_words(rule)}; for the exported model it is chosen once on the validation "
                  f"predictions of its {len(source.run_ids)} model(s) pooled ({choice.n_valid} images): validation "
                  f"sensitivity {_num(choice.valid_sensitivity)}, specificity {_num(choice.valid_specificity)}. "
                  "Never chosen on test images.")
@@ -225,8 +237,9 @@ def _shortcut_lines(dataset) -> list[str]:
         lines.append(f"No image property separates the classes on its own (every property's AUC within "
                      f"0.5 ± {DEFAULT_MARGIN}).")
     else:
-        lines.append(f"**{len(flagged)} image propert{'y' if len(flagged) == 1 else 'ies'} separate the classes on "
-                     "their own**: the model may have learnt the file rather than the eye.")
+        what = "property separates the classes on its own" if len(flagged) == 1 else \
+            "properties separate the classes on their own"
+        lines.append(f"**{len(flagged)} image {what}**: the model may have learnt the file rather than the eye.")
         lines += [f"- {message}" for message in flagged["message"]]
     lines += ["", "| property | AUC as a glaucoma score | flagged |", "|---|---|---|"]
     for row in report.itertuples():

@@ -122,8 +122,17 @@ def decode_like_workbench(data, size: int):
     return pil_bilinear_resize(image[None], size)[0]
 
 
+def outside_preparation(config) -> str:
+    """'' when a model of ``config`` sees plain decoded-and-resized pixels; else the key of the
+    fundus preparation (field of view, disc crop, illumination, resolution normalisation) that
+    the workbench applies before the network (glaucoma_core.preparation), outside the model."""
+    from glaucoma_core.preparation import PreparationSettings
+
+    return PreparationSettings.from_config(config or {}).key()
+
+
 def export_saved_model(store, run_ids: Sequence[int], out: str | os.PathLike, *, description: dict | None = None,
-                       overwrite: bool = False) -> dict:
+                       overwrite: bool = False, prepared_inputs: bool = False) -> dict:
     """Write the SavedModel of ``run_ids`` (one run, or the fold runs of an experiment) to ``out``.
 
     Args:
@@ -133,6 +142,9 @@ def export_saved_model(store, run_ids: Sequence[int], out: str | os.PathLike, *,
         description: what the export is of (reference, experiment, threshold...), stored in
             ``out/export.json`` with the signatures and the runs.
         overwrite: replace an existing folder (written beside it, then swapped in).
+        prepared_inputs: export models trained on fundus-prepared images (a preparation the
+            SavedModel does not hold) anyway; their inputs must then be prepared by
+            ``glaucoma_core.preparation`` first. Without it such runs are refused.
 
     Returns the metadata written to ``export.json``. Raises ExportError.
     """
@@ -143,6 +155,15 @@ def export_saved_model(store, run_ids: Sequence[int], out: str | os.PathLike, *,
         raise ExportError("nothing to export: no finished run with a model")
     out = Path(out).expanduser().resolve()
     _check_out(out, overwrite)
+    preparation = {run_id: outside_preparation(store.run(run_id)["config"]) for run_id in run_ids}
+    prepared = {r: key for r, key in preparation.items() if key}
+    if prepared and not prepared_inputs:
+        what = "; ".join(f"run {r}: {key}" for r, key in prepared.items())
+        raise ExportError(f"trained on images prepared before the network ({what}); the SavedModel holds the resize "
+                          "and preprocessing only, so it would see other pixels than in training. Pass "
+                          "--prepared-inputs to export it for images prepared with glaucoma_core.preparation")
+    if len(set(preparation.values())) > 1:
+        raise ExportError(f"the fold models were trained with different image preparations ({preparation})")
     models = []
     for run_id in run_ids:
         try:
@@ -165,6 +186,7 @@ def export_saved_model(store, run_ids: Sequence[int], out: str | os.PathLike, *,
             "serve_bytes": {"input": "image_bytes: string (N,) encoded JPEG/PNG/BMP/GIF", "outputs": list(OUTPUT_NAMES)},
         },
         "output": "probability = P(glaucoma), the mean over the models; probability_sd their standard deviation",
+        "input_preparation": next(iter(preparation.values())) or None,
         **(description or {}),
     }
     archive = build_serving_archive(models, size)

@@ -74,7 +74,7 @@ def filled(tmp_path_factory) -> FilledStore:
     data = make_tiny_dataset(root / "data", folds=2)
     home = root / "home"
     store = RunStore(home)
-    config = tiny_config(feature_cache=False)
+    config = tiny_config(feature_cache=False, prepare_disc_crop="off")
     index = scan_dataset(data, use_cache=False, home=home)
     experiment = store.create_experiment("tiny-cv", config.to_dict(), str(data), dataset_fingerprint(index), [1, 2])
     runs, models = [], {}

@@ -21,6 +21,7 @@ def _json(capsys, argv):
     return json.loads(out.out)
 
 
+@pytest.mark.slow
 def test_export_tensorboard_and_savedmodel_commands(filled, capsys, tmp_path):
     home = ["--home", str(filled.store.home)]
     target = f"exp:{filled.experiment_id}"
@@ -40,6 +41,7 @@ def test_export_tensorboard_and_savedmodel_commands(filled, capsys, tmp_path):
     assert code == 0 and "youden" in text.out
 
 
+@pytest.mark.slow
 def test_export_mlflow_command(filled, capsys, tmp_path):
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
     home = ["--home", str(filled.store.home)]

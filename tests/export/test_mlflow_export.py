@@ -19,6 +19,7 @@ def _export(filled, uri, **options):
     return export_to_mlflow(filled.store, source, uri, n_resamples=50, **options)
 
 
+@pytest.mark.slow
 def test_parent_and_nested_fold_runs_read_back(filled, tmp_path):
     from mlflow.tracking import MlflowClient
 
@@ -86,6 +87,7 @@ def test_bad_tracking_uri_is_a_user_error(filled, tmp_path):
         _export(filled, " ")
 
 
+@pytest.mark.slow
 def test_a_fold_trained_again_replaces_its_nested_run(filled, tmp_path):
     """A newer run of a fold takes the place of the old one (deleted, restorable in MLflow)."""
     from mlflow.tracking import MlflowClient
@@ -96,7 +98,7 @@ def test_a_fold_trained_again_replaces_its_nested_run(filled, tmp_path):
     from tests.training.fakes import tiny_config
 
     store = RunStore(tmp_path / "home")
-    config = tiny_config(feature_cache=False)
+    config = tiny_config(feature_cache=False, prepare_disc_crop="off")
     experiment = store.create_experiment("again", config.to_dict(), str(filled.data), "fp", [1])
     old, _ = record_fold(store, experiment, 1, config, filled.data, seed=5, epochs=1)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -52,7 +52,7 @@ def test_without_the_dataset_folder_the_card_says_what_was_not_checked(filled, t
     from tests.training.fakes import tiny_config
 
     store = RunStore(tmp_path / "home")
-    config = tiny_config(feature_cache=False)
+    config = tiny_config(feature_cache=False, prepare_disc_crop="off")
     run, _ = record_fold(store, None, 1, config, filled.data, seed=1, epochs=1)
     store._conn().execute("UPDATE runs SET data_root = ? WHERE id = ?", (str(tmp_path / "gone"), run))
     text = model_card(store, resolve_source(store, f"run:{run}"), n_resamples=20)

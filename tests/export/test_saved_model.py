@@ -106,6 +106,7 @@ def test_real_fundus_photograph_bytes(filled, exported):
     np.testing.assert_allclose(got, summary["probability"], atol=TOLERANCE, rtol=0)
 
 
+@pytest.mark.slow
 def test_one_run_and_output_folder_rules(filled, tmp_path):
     import tensorflow as tf
 
@@ -130,3 +131,21 @@ def test_one_run_and_output_folder_rules(filled, tmp_path):
         export_saved_model(filled.store, [], tmp_path / "none")
     with pytest.raises(UserError, match="run 999"):
         export_saved_model(filled.store, [999], tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_models_trained_on_prepared_images_are_refused_unless_asked(filled, tmp_path):
+    """Fundus preparation (glaucoma_core.preparation) happens outside the network: a SavedModel
+    would see other pixels, so it is exported only when the caller says its inputs are prepared."""
+    from glaucoma_core.store import RunStore
+
+    store = RunStore(tmp_path / "home")
+    config = {**filled.store.run(filled.run_ids[0])["config"], "prepare_illumination": "clahe"}
+    run = store.create_run(None, 1, config, str(filled.data))
+    store.save_model(run, filled.models[filled.run_ids[0]])
+    store.finish_run(run, "finished")
+    with pytest.raises(UserError, match="--prepared-inputs"):
+        export_saved_model(store, [run], tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    metadata = export_saved_model(store, [run], tmp_path / "prepared", prepared_inputs=True)
+    assert "light=clahe" in metadata["input_preparation"]
