@@ -147,10 +147,10 @@ def study_view(reference: str) -> None:
                      "p DeLong (Holm)": p.get("delong"),
                      "same as best": "leader" if t["id"] == report["selected"] else t["indistinguishable"],
                      "folds": len(t["folds_trained"]), "experiment": t["experiment"]})
-    table = pd.DataFrame(rows)
-    if not table.empty:
-        table = table.sort_values(f"valid {metric}", ascending=False, na_position="last")
+    table = pd.DataFrame(rows)  # in the report's order: the selected trial, trials with every fold, the rest
     st.subheader("Leaderboard")
+    st.caption("Pruned and screened trials ran fewer folds: their means are not comparable with the others'. "
+               "p-values compare each trial with the selected one on the validation images (Holm-corrected).")
     st.dataframe(table, hide_index=True, width="stretch")
     if report["trials"]:
         left, right = st.columns([3, 2])

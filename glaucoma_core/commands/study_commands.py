@@ -173,7 +173,7 @@ def study_text(report: dict) -> str:
     lines = [f"{report['study']} ({report['name']}): {report['status']}; selection: {report['rule']['text']}"]
     lines.append(f"{'trial':>5} {'status':<10} {'valid ' + metric:>22} {'test ' + metric:>22} "
                  f"{'p NB':>7} {'p DeLong':>8}  experiment  params")
-    for t in sorted(report["trials"], key=lambda t: -(t["valid"][metric]["mean"] or -1)):
+    for t in report["trials"]:  # the selected trial, then those that ran every fold, best first
         v, s = t["valid"][metric], t["test"][metric]
         p = t["p_vs_leader"] or {}
         mark = "*" if t["id"] == report["selected"] else " "

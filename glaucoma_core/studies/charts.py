@@ -84,9 +84,12 @@ def leaderboard_chart(report: dict) -> alt.Chart:
         s = trial["valid"][metric]
         if s["mean"] is None:
             continue
-        mark = "selected" if trial["id"] == report.get("selected") else (
-            "indistinguishable" if trial.get("indistinguishable") else "worse" if trial.get(
-                "indistinguishable") is False else trial["status"])
+        if trial["id"] == report.get("selected"):
+            mark = "selected"
+        elif trial["status"] != "complete":
+            mark = trial["status"]
+        else:
+            mark = "indistinguishable" if trial.get("indistinguishable") else "worse"
         rows.append({"trial": f"trial {trial['id']}", "mean": s["mean"], "low": s["ci95"][0] if s["ci95"][0]
                      is not None else s["mean"], "high": s["ci95"][1] if s["ci95"][1] is not None else s["mean"],
                      "mark": mark})
@@ -95,7 +98,10 @@ def leaderboard_chart(report: dict) -> alt.Chart:
                                           title=None))
     bars = base.mark_rule().encode(x=alt.X("low:Q", title=f"validation {metric} (mean, 95 % interval)",
                                            scale=alt.Scale(zero=False)), x2="high:Q")
-    points = base.mark_point(filled=True, size=70).encode(x="mean:Q", color=alt.Color("mark:N", title=None),
+    marks = ["selected", "indistinguishable", "worse", "pruned", "screened", "running", "failed"]
+    colors = ["#d62728", "#1f77b4", "#7f7f7f", "#bcbd22", "#9467bd", "#17becf", "#000000"]
+    points = base.mark_point(filled=True, size=70).encode(x="mean:Q", color=alt.Color(
+        "mark:N", title=None, scale=alt.Scale(domain=marks, range=colors)),
                                                           tooltip=["trial:N", alt.Tooltip("mean:Q", format=".3f"),
                                                                    "mark:N"])
     return (bars + points).properties(title="Leaderboard (validation)")

@@ -42,7 +42,7 @@ def summary(fold_values: dict[int, float]) -> dict:
     interval = t_interval(values)
     return {"mean": float(values.mean()) if values.size else None,
             "std": float(values.std(ddof=1)) if values.size > 1 else None,
-            "ci95": [_num(interval.low), _num(interval.high)], "n_folds": int(values.size),
+            "ci95": [_clip01(interval.low), _clip01(interval.high)], "n_folds": int(values.size),
             "folds": {int(k): _num(v) for k, v in sorted(fold_values.items())}}
 
 
@@ -105,7 +105,8 @@ def study_report(bench, reference) -> dict:
         "importance": _importance(study),
         "definition": {k: v for k, v in definition.to_dict().items() if k != "base"},
         "base": definition.base, "folds": definition.folds, "data_root": definition.data_root,
-        "n_trials": definition.n_trials, "trials": rows,
+        "n_trials": definition.n_trials,
+        "trials": sorted(rows, key=lambda r: board_order(r, selected, rule.metric)),
     }
 
 
@@ -277,6 +278,20 @@ def _train_images_per_fold(bench, definition) -> float | None:
     rows = index[(index["split"] == "train") & index["fold"].isin(definition.folds or [])]
     counts = rows.groupby("fold").size()
     return float(counts.mean()) if len(counts) else None
+
+
+def _clip01(value):
+    """An interval end of a metric in [0, 1] (every REPORT_METRICS one), clipped to it."""
+    number = _num(value)
+    return None if number is None else min(1.0, max(0.0, number))
+
+
+def board_order(trial: dict, selected, metric: str) -> tuple:
+    """Sort key of the leaderboard: the selected trial, then the trials that ran every fold, then
+    the pruned/screened/failed ones (a mean over fewer folds is not comparable), each best first."""
+    mean = trial["valid"][metric]["mean"]
+    rank = 0 if trial["id"] == selected else 1 if trial["status"] == "complete" else 2
+    return rank, -(mean if mean is not None else -1.0), trial["id"]
 
 
 def _num(value):

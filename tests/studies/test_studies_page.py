@@ -45,7 +45,7 @@ def test_page_shows_the_leaderboard_and_opens_the_winner(page, bench, study_data
     assert any("the chosen trial's test figures" in s.value for s in at.success)
     board = at.dataframe[0].value
     assert len(board) == 4 and set(board["trial"]) == {0, 1, 2, 3}
-    assert board.iloc[0]["trial"] == report["selected"]  # best validation first
+    assert board.iloc[0]["trial"] == report["selected"]  # the selected trial first
     winner = next(t for t in report["trials"] if t["id"] == report["selected"])
     [button] = [b for b in at.button if b.key == "study_open_winner"]
     button.click().run()

@@ -89,3 +89,33 @@ def test_killed_study_process_resumes_without_training_a_fold_twice(tmp_path, st
     assert len(finished) == 6 and finished.groupby(["experiment_id", "fold"]).size().max() == 1
     assert finished_before <= set(finished["id"])  # what had finished was kept, not retrained
     assert json.loads(cli(home, "show", study, "--json").stdout) == report  # show prints what run printed
+
+
+@pytest.mark.slow
+def test_start_study_runs_it_in_a_detached_process(bench, study_data):
+    """What the page's Start button does: record, then `study resume` in its own session."""
+    from glaucoma_core.studies.presets import study_from_preset
+
+    definition = study_from_preset(
+        "cpu-transfer-head", overrides={"backbone": "small_cnn", "weights": "none", "trainable": "all",
+                                        "input_size": 32, "batch_size": 4, "epochs": 1, "early_stopping": False},
+        space={"head_dropout": [0.1, 0.3]}, sampler="grid", pruner="none", n_trials=2, folds=[1, 2],
+        data_root=str(study_data))
+    study_id = bench.create_study(definition)
+    pid = bench.start_study(study_id)
+    assert pid > 0
+    deadline = time.time() + 400
+    while time.time() < deadline and bench.study_report(study_id)["status"] != "finished":
+        time.sleep(1)
+    report = bench.study_report(study_id)
+    assert report["status"] == "finished", (bench.home / "studies" / str(study_id) / "log.txt").read_text()[-3000:]
+    assert [t["params"]["head_dropout"] for t in sorted(report["trials"], key=lambda t: t["id"])] == [0.1, 0.3]
+    assert report["selected"] in (0, 1)
+    assert "trial 1" in (bench.home / "studies" / str(study_id) / "log.txt").read_text()
+
+
+def test_feature_sharing_benchmark_help_names_its_options():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "study_feature_sharing.py"), "--help"],
+                            cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "--json" in result.stdout and "--trials" in result.stdout and "--shared-home" in result.stdout
