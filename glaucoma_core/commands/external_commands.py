@@ -56,6 +56,8 @@ def register(subparsers) -> None:
     p.add_argument("--sources", metavar="CSV", help="CSV file,source (default: the top-level folders of SRC)")
     p.add_argument("--valid-fraction", type=float, default=0.1, help="share of the training sources' images "
                                                                      "(per source and class) used for validation")
+    p.add_argument("--k", type=positive_int, default=None,
+                   help="instead of leave-one-source-out: K folds stratified by source x class")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_source_folds)
@@ -189,15 +191,19 @@ def cmd_baseline(args) -> int:
 def cmd_source_folds(args) -> int:
     from glaucoma_core.external.sources import make_source_folds
 
+    if args.k is not None and args.k < 2:
+        raise UserError(f"--k must be at least 2, got {args.k}")
     result = make_source_folds(args.src, args.out, sources_csv=args.sources, valid_fraction=args.valid_fraction,
-                               seed=args.seed, home=args.home)
+                               seed=args.seed, home=args.home, leave_one_out=args.k is None, k=args.k or 10)
     if args.json:
         print(json.dumps(jsonable(result), indent=2))
         return 0
-    print(f"wrote {len(result['folds'])} leave-one-source-out folds to {result['out']}")
+    kind = "leave-one-source-out" if args.k is None else "source x class stratified"
+    print(f"wrote {len(result['folds'])} {kind} folds of {sum(result['sources'].values())} images "
+          f"({', '.join(f'{s}: {n}' for s, n in result['sources'].items())}) to {result['out']}")
     for row in result["folds"]:
-        print(f"  fold {row['fold']}: test on {row['source']} ({row['test']} images), train {row['train']}, "
-              f"valid {row['valid']}")
+        held = f"test on {row['source']}" if row["source"] else "test"
+        print(f"  fold {row['fold']}: {held} ({row['test']} images), train {row['train']}, valid {row['valid']}")
     return 0
 
 

@@ -100,3 +100,12 @@ def test_source_folds_refuses_bad_input(combined, tmp_path):
         make_source_folds(combined, combined / "out", home=tmp_path)
     with pytest.raises(SourcesError, match="not a leave-one-source-out"):
         per_source_table(pd.DataFrame({"fold": [1]}), tmp_path)
+
+
+def test_source_folds_command_k(combined, tmp_path, capsys):
+    out = tmp_path / "k2"
+    assert main(["--home", str(tmp_path / "home"), "source-folds", str(combined), str(out), "--k", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "2 source x class stratified folds of 49 images" in text and "acrima: 16" in text
+    assert (out / "sources.csv").is_file() and not (out / FOLD_SOURCES_FILE).exists()
+    assert main(["--home", str(tmp_path / "home"), "source-folds", str(combined), str(tmp_path / "k1"), "--k", "1"]) == 2
