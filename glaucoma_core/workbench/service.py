@@ -399,19 +399,22 @@ class Workbench:
         except ModelFileProblem as exc:
             raise UserError(f"run {run_id}: {exc}") from None
 
-    def model_inputs(self, model, sources) -> tuple[np.ndarray, list[str | None]]:
-        """The pixels ``model`` sees for each image ``source`` (a file path or the file's bytes):
-        the one place where an image becomes a model input, for predict, Classify and the
-        exported models alike. Returns (batch of the readable ones, uint8 (N, S, S, 3); for each
-        source the reason it could not be read, else None)."""
-        from glaucoma_core.data.images import ImageProblem, load_rgb_array
+    def model_inputs(self, model, sources, config=None) -> tuple[np.ndarray, list[str | None]]:
+        """The pixels ``model`` sees for each image ``source`` (a file path or the file's bytes),
+        prepared as its training images were (``config``: the run's config; its fundus
+        preparation and resolution normalisation, see ``preparation.load_prepared_array``): the
+        one place where a new image becomes a model input, for predict, Classify and Grad-CAM.
+        Returns (batch of the readable ones, uint8 (N, S, S, 3); for each source the reason it
+        could not be read, else None)."""
+        from glaucoma_core.data.images import ImageProblem
+        from glaucoma_core.preparation import load_prepared_array
         from glaucoma_core.training.predict import model_input_size
 
         size = model_input_size(model)
         arrays, problems = [], []
         for source in sources:
             try:
-                arrays.append(load_rgb_array(source, size=size))
+                arrays.append(load_prepared_array(source, size, config))
                 problems.append(None)
             except ImageProblem as exc:
                 problems.append(exc.reason)
@@ -431,9 +434,10 @@ class Workbench:
         from glaucoma_core.training.predict import predict_probabilities
 
         ThresholdRule("fixed", threshold)  # checks the value
+        config = self.run(run_id)["config"]
         model = model if model is not None else self.load_model(run_id)
         images = [str(image) for image in images]
-        batch, problems = self.model_inputs(model, images)
+        batch, problems = self.model_inputs(model, images, config)
         probabilities = iter(predict_probabilities(model, batch) if len(batch) else [])
         results = []
         for path, problem in zip(images, problems, strict=True):
@@ -462,8 +466,8 @@ class Workbench:
         from glaucoma_core.training.predict import predict_probabilities
 
         rows, inputs = [], None
-        for _run_id, model in models:
-            batch, problems = self.model_inputs(model, sources)
+        for run_id, model in models:
+            batch, problems = self.model_inputs(model, sources, self.run(run_id)["config"])
             unreadable = [p for p in problems if p]
             if unreadable:
                 raise UserError(f"an image could not be read: {unreadable[0]}")
@@ -474,26 +478,49 @@ class Workbench:
         summary["decision"] = [CLASS_NAMES[d] for d in decide(summary["probability"], threshold)]
         return {"inputs": inputs, "probabilities": matrix, "summary": summary}
 
-    def gradcam(self, run_id: int, image: np.ndarray, *, alpha: float = 0.4, target: str = "glaucoma_logit",
+    def gradcam(self, run_id: int, image, *, alpha: float = 0.4, target: str = "glaucoma_logit",
                 model=None) -> dict:
-        """Grad-CAM of ``image`` (uint8 RGB, any size) with a run's model.
+        """Grad-CAM of one image with a run's model.
 
-        Returns {overlay (uint8 RGB at the image's size), probability, layer, target}.
+        Args:
+            image: a file path or the file's bytes (prepared as the run's training images were,
+                see :meth:`model_inputs`), or a uint8 RGB array already prepared (e.g. the
+                ``inputs`` of :meth:`classify`).
+            alpha: weight of the heat-map colours; target: what the map explains.
+
+        Returns {overlay (uint8 RGB over the input: the whole photograph when the run prepares
+        nothing, else the prepared crop the model saw), input, probability, layer, target}.
         """
         from glaucoma_core.evaluation import gradcam
         from glaucoma_core.training.predict import predict_probabilities
 
         if not 0.0 <= alpha <= 1.0:
             raise UserError(f"alpha must be between 0 and 1, got {alpha}")
+        from glaucoma_core.data.images import ImageProblem, load_rgb
+        from glaucoma_core.preparation.settings import PreparationSettings
+
         model = model if model is not None else self.load_model(run_id)
+        config = self.run(run_id)["config"]
+        if isinstance(image, np.ndarray):
+            prepared = np.asarray(image, dtype=np.uint8)
+        elif not PreparationSettings.from_config(config).active:
+            try:  # nothing crops or changes the pixels: the map is drawn over the whole photograph
+                prepared = np.asarray(load_rgb(image), dtype=np.uint8)
+            except ImageProblem as exc:
+                raise UserError(f"{image}: {exc.reason}") from None
+        else:
+            batch, problems = self.model_inputs(model, [image], config)
+            if problems[0]:
+                raise UserError(f"{image}: {problems[0]}")
+            prepared = batch[0]
         try:
-            overlay = gradcam.gradcam_overlay(model, image, alpha=alpha, target=target)
+            overlay = gradcam.gradcam_overlay(model, prepared, alpha=alpha, target=target)
         except ValueError as exc:
             raise UserError(f"run {run_id}: {exc}") from None
-        batch = gradcam._as_batch(image, gradcam._input_size(model))  # the pixels the map explains
+        batch = gradcam._as_batch(prepared, gradcam._input_size(model))  # the pixels the map explains
         probability = float(predict_probabilities(model, batch)[0])
-        return {"overlay": overlay, "probability": probability, "layer": gradcam.find_last_conv_layer(model),
-                "target": target}
+        return {"overlay": overlay, "input": prepared, "probability": probability,
+                "layer": gradcam.find_last_conv_layer(model), "target": target}
 
     # ------------------------------------------------------------ words
 
