@@ -9,6 +9,7 @@ folders stayed) is never served as this run's model.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -22,12 +23,14 @@ _MAX_BYTES = 64 * 1024
 @dataclass(frozen=True)
 class RunIdentity:
     """store: the store's uuid; run_id: the run's id in it; run_uuid: the run's own uuid;
-    created_at: the run's creation time (Unix seconds)."""
+    created_at: the run's creation time (Unix seconds); model_sha256: the sha256 of the model
+    file as saved (None until a model is saved), so a model file copied over it is noticed."""
 
     store: str
     run_id: int
     run_uuid: str
     created_at: float
+    model_sha256: str | None = None
 
     def same_run(self, other: RunIdentity) -> bool:
         return (self.store, self.run_id, self.run_uuid) == (other.store, other.run_id, other.run_uuid)
@@ -57,7 +60,9 @@ def read_identity(run_dir: str | os.PathLike) -> RunIdentity | None:
 
     try:
         data = json.loads(read_user_text(path, max_bytes=_MAX_BYTES))
-        return RunIdentity(str(data["store"]), int(data["run_id"]), str(data["run_uuid"]), float(data["created_at"]))
+        sha = data.get("model_sha256")
+        return RunIdentity(str(data["store"]), int(data["run_id"]), str(data["run_uuid"]), float(data["created_at"]),
+                           None if sha is None else str(sha))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: damaged run identity file ({exc})") from None
 
@@ -81,3 +86,12 @@ def write_identity(run_dir: str | os.PathLike, identity: RunIdentity) -> Path:
             pass
         raise
     return path
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's content."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

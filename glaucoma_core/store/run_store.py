@@ -35,6 +35,7 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ from glaucoma_core.store.model_files import (
 from glaucoma_core.store.run_identity import (
     IDENTITY_FILE_NAME,
     RunIdentity,
+    file_sha256,
     new_run_uuid,
     read_identity,
     write_identity,
@@ -665,13 +667,13 @@ class RunStore:
                     f"{folder} belongs to {theirs.describe()}, not to run {info['id']} of this store "
                     f"({mine.describe()}); its files are left alone", "other"
                 )
-            if theirs is None:
-                try:
-                    write_identity(folder, mine)
-                except OSError as exc:
-                    raise ModelSaveError(exc.errno, f"could not write {folder / IDENTITY_FILE_NAME}: "
-                                                    f"{exc.strerror or exc}") from exc
+            _write_identity_or_fail(folder, mine)  # claims the folder; no model hash while it is replaced
         path = save_model_atomic(model, folder / MODEL_FILE_NAME)
+        if mine is not None:
+            try:
+                _write_identity_or_fail(folder, replace(mine, model_sha256=file_sha256(path)))
+            except OSError as exc:
+                raise ModelSaveError(exc.errno, f"could not hash {path}: {exc.strerror or exc}") from exc
         with self._tx() as conn:
             conn.execute(
                 "UPDATE runs SET model_path = ? WHERE id = ?",
@@ -680,10 +682,11 @@ class RunStore:
         return path
 
     @_guarded("checking a model file")
-    def verified_model_path(self, run_id: int) -> Path:
+    def verified_model_path(self, run_id: int, *, serve: bool = True) -> Path:
         """The run's model file, after checking that it is this run's (use it to serve the
         file itself, e.g. a download). Raises RunNotFound or ModelFileProblem with the reason:
-        no model saved, or the folder's identity is another run's (a lost or replaced store)."""
+        no model saved, the folder's identity is another run's (a lost or replaced store), or
+        (``serve``) the file's sha256 is not the one recorded when it was saved."""
         info = self._run_row(run_id)
         path = self.model_path(info["id"])
         if not info.get("model_path"):
@@ -708,15 +711,37 @@ class RunStore:
             raise ModelFileProblem(
                 path, f"this model belongs to {theirs.describe()}, not to run {info['id']} of this store "
                       f"({mine.describe()}); refusing to serve another run's model")
+        if serve:
+            self._check_model_hash(path)
         return path
 
     def load_model(self, run_id: int):
         """The run's model, loaded with ``safe_mode=True``, after :meth:`verified_model_path`.
 
         Raises RunNotFound, or ModelFileProblem with a reason (no model saved, another run's
-        file, file missing, corrupt, unsafe).
+        file, file missing, corrupt, unsafe, or a file other than the one saved: a model copied
+        over it from another run).
         """
-        return load_model_safe(self.verified_model_path(run_id))
+        path = self.verified_model_path(run_id, serve=False)
+        model = load_model_safe(path)  # missing / corrupt / unsafe first: their own reasons
+        self._check_model_hash(path)
+        return model
+
+    def _check_model_hash(self, path: Path) -> None:
+        try:
+            theirs = read_identity(path.parent)
+        except ValueError as exc:
+            raise ModelFileProblem(path, str(exc)) from None
+        if theirs is None or not theirs.model_sha256:
+            return
+        try:
+            actual = file_sha256(path)
+        except OSError as exc:
+            raise ModelFileProblem(path, f"model file is unreadable ({exc.strerror or exc})") from None
+        if actual != theirs.model_sha256:
+            raise ModelFileProblem(
+                path, f"model file is not the one saved for run {theirs.run_id} (its sha256 differs from the one "
+                      "recorded when it was saved: replaced or copied from another run); refusing to serve it")
 
     # ------------------------------------------------------------ store health
 
@@ -805,6 +830,13 @@ def _annotated_table(kind: str) -> str:
     if kind not in tables:
         raise ValueError(f"kind must be run or experiment, not {kind!r}")
     return tables[kind]
+
+
+def _write_identity_or_fail(folder: Path, identity: RunIdentity) -> None:
+    try:
+        write_identity(folder, identity)
+    except OSError as exc:
+        raise ModelSaveError(exc.errno, f"could not write {folder / IDENTITY_FILE_NAME}: {exc.strerror or exc}") from exc
 
 
 def _existing_home(home: str | os.PathLike | None) -> Path:

@@ -9,6 +9,7 @@ belongs to another store when a model is saved.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -124,7 +125,25 @@ def test_identity_file_names_store_and_run(tmp_path):
     identity = json.loads((tmp_path / "runs" / str(run) / "run.json").read_text())
     info = RunStore(tmp_path).run(run)
     assert identity == {"store": store.store_uuid, "run_id": run, "run_uuid": info["uuid"],
-                        "created_at": info["created_at"]}
+                        "created_at": info["created_at"],
+                        "model_sha256": hashlib.sha256((tmp_path / info["model_path"]).read_bytes()).hexdigest()}
+
+
+def test_a_model_file_copied_over_from_another_run_is_refused(tmp_path):
+    """Same store, right folder, right identity, but someone copied run 2's model.keras over run 1's."""
+    import keras
+
+    store = RunStore(tmp_path)
+    first, second = (store.create_run(None, 1, {}, None) for _ in range(2))
+    for run, units in ((first, 2), (second, 2)):
+        inputs = keras.Input((4,))
+        store.save_model(run, keras.Model(inputs, keras.layers.Dense(units, name="probabilities")(inputs)))
+    shutil.copy(store.model_path(second), store.model_path(first))
+    with pytest.raises(ModelFileProblem, match="not the one saved for run 1"):
+        store.load_model(first)
+    with pytest.raises(ModelFileProblem, match="not the one saved for run 1"):
+        store.verified_model_path(first)
+    assert store.load_model(second) is not None
 
 
 @pytest.mark.slow
