@@ -15,6 +15,7 @@ import time
 
 import pandas as pd
 
+from glaucoma_core.store.ids import as_id, storable
 from glaucoma_core.store.schema import store_error
 
 COLUMNS = ["id", "experiment_id", "run_id", "data_root", "fingerprint", "threshold_rule", "created_at"]
@@ -45,7 +46,8 @@ def save_external(store, *, experiment_id: int | None, run_id: int | None, data_
     if (experiment_id is None) == (run_id is None):
         raise ValueError("an external evaluation belongs to an experiment or to a run (exactly one)")
     rows = None if predictions is None else predictions.to_json(orient="records")
-    target = (None if experiment_id is None else int(experiment_id), None if run_id is None else int(run_id))
+    target = (None if experiment_id is None else store._experiment_id(experiment_id),
+              None if run_id is None else store._run_id(run_id))
     try:
         with store._tx() as conn:
             conn.execute(
@@ -85,10 +87,10 @@ def list_external(store, experiment_id: int | None = None, run_id: int | None = 
     where, params = [], []
     if experiment_id is not None:
         where.append("experiment_id = ?")
-        params.append(int(experiment_id))
+        params.append(_matchable(experiment_id, "experiment"))
     if run_id is not None:
         where.append("run_id = ?")
-        params.append(int(run_id))
+        params.append(_matchable(run_id, "run"))
     if where:
         sql += " WHERE " + " AND ".join(where)
     try:
@@ -101,6 +103,13 @@ def list_external(store, experiment_id: int | None = None, run_id: int | None = 
     for column in ("experiment_id", "run_id"):
         frame[column] = frame[column].astype("Int64")
     return frame
+
+
+def _matchable(value, what: str) -> int:
+    """An id for a query: InvalidId when not a number; 0 (matches no row) when no row can have it
+    (2**70 would raise OverflowError in SQLite)."""
+    number = as_id(value, what)
+    return number if storable(number) else 0
 
 
 def _summary(result: dict) -> dict:
@@ -117,7 +126,7 @@ def read_external(store, evaluation_id: int) -> dict:
     try:
         row = store._conn().execute(
             f"SELECT {', '.join(COLUMNS)}, result, predictions FROM external_evaluations WHERE id = ?",
-            (int(evaluation_id),)).fetchone()
+            (_matchable(evaluation_id, "external evaluation"),)).fetchone()
     except sqlite3.Error as exc:
         raise store_error(exc, store.path, "reading an external evaluation") from exc
     if row is None:

@@ -310,3 +310,15 @@ def test_glaucoma_home_pointing_at_a_file_is_a_clear_error(tmp_path, monkeypatch
     assert main(["runs"]) == 2
     captured = capsys.readouterr()
     assert "is a file, not a folder" in captured.err and "Traceback" not in captured.err
+
+
+def test_external_evaluations_take_ids_no_row_can_have(tmp_path):
+    from glaucoma_core.store.external_results import ExternalNotFound, list_external, read_external
+
+    store = RunStore(tmp_path)
+    for number in (2**70, -1, 0):
+        assert list_external(store, experiment_id=number).empty and list_external(store, run_id=number).empty
+        with pytest.raises(ExternalNotFound, match=f"no external evaluation {number}"):
+            read_external(store, number)
+    with pytest.raises(InvalidId):
+        read_external(store, "abc")
