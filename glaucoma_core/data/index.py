@@ -5,7 +5,9 @@ Columns (see :data:`INDEX_COLUMNS`):
     layout), split ('train'|'valid'|'test', None in a flat layout), label (int, 1 = glaucoma),
     class_name (folder name as on disk), width, height (Int64, after EXIF orientation),
     mode (the file's PIL mode), bytes (int), sha256 (hex str, '' when unreadable),
-    problem (str, '' when the image is usable, else the reason).
+    problem (str, '' when the image is usable, else the reason), source (str: the database the
+    image comes from, as ``ROOT/sources.csv`` names it (columns relpath, source; written by the
+    ``source-folds`` command for a combined dataset), '' when it names none).
 ``df.attrs``: layout ('folds' | 'flat'), root, ignored (folders outside the layout),
 layout_folds (fold numbers whose folders exist, with images or not), empty_folders (class
 folders holding no image file), cache_hits, decoded (images actually decoded), seconds.
@@ -58,8 +60,10 @@ __all__ = [
 
 INDEX_COLUMNS = [
     "path", "relpath", "fold", "split", "label", "class_name",
-    "width", "height", "mode", "bytes", "sha256", "problem",
+    "width", "height", "mode", "bytes", "sha256", "problem", "source",
 ]
+SOURCES_FILE = "sources.csv"
+SOURCES_MAX_BYTES = 64 * 1024 * 1024
 _SPLIT_ORDER = {name: i for i, name in enumerate(labels.SPLITS)}
 CACHE_FILE_NAME = "scan_cache.sqlite"
 UNDECODABLE_NAME = "file name is not valid UTF-8 (a Latin-1 name?): listed under an escaped name; rename it to use it"
@@ -221,6 +225,7 @@ def scan_dataset(
         cache.close()
 
     index = _frame(entries, results, found.layout, found.root)
+    index["source"] = read_sources(found.root, index["relpath"])
     index.attrs.update(
         ignored=list(found.ignored),
         layout_folds=list(found.folds),
@@ -276,6 +281,7 @@ def _frame(entries: list[ImageEntry], results: list[CachedFile], layout: str, ro
             "bytes": int(r.size),
             "sha256": r.sha256,
             "problem": r.problem,
+            "source": "",
         }
         for e, r in zip(entries, results, strict=True)
     ]
@@ -297,6 +303,26 @@ def _frame(entries: list[ImageEntry], results: list[CachedFile], layout: str, ro
     df.attrs["layout"] = layout
     df.attrs["root"] = root
     return df
+
+
+def read_sources(root: str | os.PathLike, relpaths) -> list[str]:
+    """The source of each relpath as ``ROOT/sources.csv`` (columns relpath, source) names it; ''
+    for a relpath it does not name, or for all when the file is missing or unreadable."""
+    import csv
+    import io
+
+    from glaucoma_core.data.safe_files import UnsafeFileError, read_user_text
+
+    path = os.path.join(os.fspath(root), SOURCES_FILE)
+    relpaths = list(relpaths)
+    if not os.path.isfile(path):
+        return [""] * len(relpaths)
+    try:
+        rows = csv.DictReader(io.StringIO(read_user_text(path, max_bytes=SOURCES_MAX_BYTES), newline=""))
+        mapping = {str(r.get("relpath") or ""): str(r.get("source") or "") for r in rows}
+    except (UnsafeFileError, OSError, csv.Error):
+        return [""] * len(relpaths)
+    return [mapping.get(r, "") for r in relpaths]
 
 
 # --- questions about an index --------------------------------------------------------------

@@ -9,7 +9,7 @@ A combined dataset pools several databases. Its source per image comes from eith
 :func:`make_source_folds` writes a fold layout from it: **leave-one-source-out** (fold k tests
 on every image of source k and trains and validates on the other sources; the default), or k
 folds stratified by source x class. Beside the folds it writes ``sources.csv`` (relpath in
-the fold layout, source), which :func:`attach_sources` reads back into an index, and
+the fold layout, source), which every scan reads back into the index's ``source`` column, and
 ``fold_sources.csv`` (fold, held-out source) for the per-source table of a leave-one-source-out
 experiment (:func:`per_source_table`).
 
@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from glaucoma_core import labels
+from glaucoma_core.data.index import SOURCES_FILE  # read back by every scan into the index
 from glaucoma_core.errors import UserError
 
-SOURCES_FILE = "sources.csv"
 FOLD_SOURCES_FILE = "fold_sources.csv"
 
 
@@ -83,21 +83,6 @@ def scan_combined(root: str | os.PathLike, *, sources_csv: str | os.PathLike | N
     index = pd.concat(parts, ignore_index=True)
     index.attrs.update(layout="flat", root=str(root))
     return index
-
-
-def attach_sources(index: pd.DataFrame, root: str | os.PathLike | None = None) -> pd.DataFrame:
-    """``index`` with a ``source`` column read from ``ROOT/sources.csv`` (written by
-    :func:`make_source_folds`); '' for images it does not name, or everywhere when there is none."""
-    root = Path(root or index.attrs.get("root", ""))
-    path = root / SOURCES_FILE
-    out = index.copy()
-    if not path.is_file():
-        out["source"] = ""
-        return out
-    table = pd.read_csv(path, dtype=str)
-    mapping = dict(zip(table["relpath"], table["source"], strict=True))
-    out["source"] = [mapping.get(r, "") for r in out["relpath"]]
-    return out
 
 
 def make_source_folds(src: str | os.PathLike, out: str | os.PathLike, *, sources_csv=None,

@@ -12,7 +12,6 @@ from glaucoma_core.data.index import scan_dataset
 from glaucoma_core.external.sources import (
     FOLD_SOURCES_FILE,
     SourcesError,
-    attach_sources,
     make_source_folds,
     per_source_table,
     scan_combined,
@@ -54,7 +53,7 @@ def test_scan_combined_reads_sources(combined, tmp_path):
 
 def test_stratified_by_source_and_class(combined, tmp_path):
     result = make_source_folds(combined, tmp_path / "k3", leave_one_out=False, k=3, seed=1, home=tmp_path)
-    index = attach_sources(scan_dataset(tmp_path / "k3", home=tmp_path))
+    index = scan_dataset(tmp_path / "k3", home=tmp_path)
     test = index[index["split"] == "test"]
     counts = test.groupby(["fold", "source", "label"]).size().unstack(["source", "label"])
     # every stratum in every fold, spread evenly (the shared file travels with its twin: one more)
@@ -71,7 +70,7 @@ def test_leave_one_source_out_cross_validation(combined, tmp_path, capsys):
     assert [f["source"] for f in written["folds"]] == list(SOURCES)
     # the shared file is never trained on while its twin is tested (folds acrima and drishti)
     assert written["left_out_duplicates"] == 2
-    index = attach_sources(scan_dataset(out, home=bench.home))
+    index = scan_dataset(out, home=bench.home)
     for fold, source in enumerate(SOURCES, start=1):
         rows = index[index["fold"] == fold]
         assert set(rows.loc[rows["split"] == "test", "source"]) == {source}
@@ -109,3 +108,12 @@ def test_source_folds_command_k(combined, tmp_path, capsys):
     assert "2 source x class stratified folds of 49 images" in text and "acrima: 16" in text
     assert (out / "sources.csv").is_file() and not (out / FOLD_SOURCES_FILE).exists()
     assert main(["--home", str(tmp_path / "home"), "source-folds", str(combined), str(tmp_path / "k1"), "--k", "1"]) == 2
+
+
+def test_index_reads_sources_csv(tmp_path):
+    flat = tiny_flat(tmp_path / "flat", n=2, duplicate=False)
+    assert set(scan_dataset(flat, home=tmp_path)["source"]) == {""}  # no sources.csv: none
+    (flat / "sources.csv").write_text("relpath,source\nnormal/ext_normal_0.png,clinic-a\n")
+    index = scan_dataset(flat, home=tmp_path).set_index("relpath")
+    assert index.loc["normal/ext_normal_0.png", "source"] == "clinic-a"
+    assert index.loc["abnormal/ext_abnormal_0.png", "source"] == ""
