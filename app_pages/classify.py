@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from app_pages._components import bench as workbench
 from app_pages._components import pickers, scope
+from app_pages._components.loaders import dataset_index
 from app_pages._components.sidebar import get_context
 from app_pages._components.text import md_escape
+from glaucoma_core.data.upload_similarity import unlike_training
 from glaucoma_core.data.uploads import ACCEPTED_TYPES, check_upload
 from glaucoma_core.errors import UserError
 
@@ -84,6 +87,24 @@ good = [c for c in checks if c.ok]
 if not good:
     st.stop()
 
+
+def _training_profile():
+    """The size profile of the images the chosen model(s) were trained on (None if unknown)."""
+    from pathlib import Path
+
+    from glaucoma_core.data.upload_similarity import size_profile
+
+    root = runs.set_index("id").loc[run_ids[0], "data_root"] if run_ids[0] in set(runs["id"]) else None
+    if not isinstance(root, str) or not Path(root).is_dir():
+        return None
+    try:
+        return size_profile(dataset_index(Path(root), ctx.home))
+    except Exception:  # the training folder moved or is unreadable: no comparison, no crash
+        return None
+
+profile = _training_profile()
+unlike = {c.name: unlike_training(c.width, c.height, profile) for c in good}
+
 with st.spinner(f"Classifying {len(good)} image(s) with {model_name}…"):
     try:  # the uploaded bytes, decoded exactly as a training image of the same file would be
         classified = bench.classify(models, [uploads[checks.index(c)].getvalue() for c in good], choice.threshold)
@@ -94,7 +115,9 @@ batch = classified["inputs"]
 size = batch.shape[1]
 summary = classified["summary"]
 summary.insert(0, "image", [c.name for c in good])
-summary["notes"] = ["; ".join(c.notes) for c in good]
+summary["notes"] = ["; ".join([*c.notes, *([unlike[c.name]] if unlike.get(c.name) else [])]) for c in good]
+_cam_fold = runs.set_index("id")["fold"].get(models[0][0])
+cam_model = f"run {models[0][0]}" + ("" if _cam_fold is None or pd.isna(_cam_fold) else f", fold {int(_cam_fold)}")
 
 if len(good) > 1:
     st.subheader("Results")
@@ -120,12 +143,14 @@ for i, check in enumerate(good[:DETAIL_LIMIT]):
         st.markdown(f"**{md_escape(check.name)}** · {check.width} × {check.height} px · {check.mode}")
         for note_text in check.notes:
             st.warning(note_text, icon=":material/info:")
+        if unlike.get(check.name):
+            st.warning(unlike[check.name], icon=":material/warning:")
         c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
         c1.image(check.image, caption="uploaded", width="stretch")
         c2.image(batch[i], caption=f"model input ({size} × {size})", width="stretch")
         try:
             cam = bench.gradcam(models[0][0], batch[i], model=models[0][1])
-            c3.image(cam["overlay"], caption=f"Grad-CAM (run {models[0][0]})", width="stretch")
+            c3.image(cam["overlay"], caption=f"Grad-CAM ({cam_model})", width="stretch")
         except UserError as exc:  # a backbone without a reachable conv layer: say so, keep the rest
             c3.info(f"Grad-CAM unavailable: {exc}")
         c4.metric("P(glaucoma)", f"{row['probability']:.3f}")
@@ -136,7 +161,7 @@ for i, check in enumerate(good[:DETAIL_LIMIT]):
         c4.caption(f"threshold {choice.threshold:.3f}")
 
 if len(models) > 1:
-    st.caption(f"Grad-CAM shows the model of run {models[0][0]}; the probability is the mean of all "
+    st.caption(f"Grad-CAM shows the model of {cam_model}; the probability is the mean of all "
                f"{len(models)} fold models.")
 
 # ---- fundus preparation (issue 16): the detected field and disc and the input the model saw ----

@@ -85,14 +85,16 @@ for item in items:
     epochs = store.epochs(item["run_ids"])
     if len(epochs):
         fold_of = runs.set_index("id")["fold"]
-        epochs["curve"] = [f"{item['label']}" + (f" fold {fold_of.get(r)}" if len(item["run_ids"]) > 1 else "")
-                           for r in epochs["run_id"]]
+        epochs["model"] = item["label"]  # the colour: one per run or experiment
+        epochs["fold"] = [f"fold {fold_of.get(r)}" for r in epochs["run_id"]]  # an experiment's folds: lines
         epoch_frames.append(epochs)
 if epoch_frames:
     epochs = pd.concat(epoch_frames, ignore_index=True)
     metric = st.selectbox("Curve", ["loss", "auc", "sensitivity", "specificity", "f1", "accuracy", "lr"],
                           key="compare_curve")
-    st.altair_chart(charts.training_curves(epochs, metric=metric, run_column="curve"), width="stretch")
+    st.altair_chart(charts.training_curves(epochs, metric=metric, run_column="model", detail_column="fold",
+                                           color_title="run" if mode == "Runs" else "experiment"), width="stretch")
+    st.caption("Solid: training images; dashed: validation images. An experiment's folds share its colour.")
 
 test_rows = []
 for item in items:
@@ -101,15 +103,14 @@ for item in items:
     test_rows.append(rows)
 st.subheader("ROC curves and confusion matrices")
 try:
-    st.altair_chart(charts.roc_chart(pd.concat(test_rows), group="model"), width="content")
+    # No mean curve here: the mean of two different models is no model's ROC.
+    st.altair_chart(charts.roc_chart(pd.concat(test_rows), group="model", mean=False), width="content")
 except ValueError as exc:
     st.info(f"No ROC curve: {exc}")
-cols = st.columns(min(len(items), 4))
-for i, item in enumerate(items):
-    m = item["metrics"]
-    with cols[i % len(cols)]:
-        st.altair_chart(charts.confusion_matrix_chart(m["tp"], m["fp"], m["tn"], m["fn"], title=item["label"]),
-                        width="content")
+matrices = pd.DataFrame([{"model": item["label"], **{k: item["metrics"][k] for k in ("tp", "fp", "tn", "fn")}}
+                         for item in items])
+st.altair_chart(charts.confusion_matrix_grid(matrices, columns=min(len(items), 3)), width="content")
+st.caption(f"Pooled test images at {rule.describe()}; one colour scale for all matrices.")
 
 # ---- paired tests ---------------------------------------------------------------------
 st.subheader("Paired tests against the first")

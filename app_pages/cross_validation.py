@@ -121,7 +121,7 @@ def progress():
         "fold": runs["fold"], "run": runs["id"], "status": runs["status"],
         "progress": (runs["epochs_done"].fillna(0).astype(float) / planned.where(planned > 0, 1)).clip(0, 1),
         "epochs": runs["epochs_done"].fillna(0).astype(int).astype(str) + " / " + planned.astype(str),
-        "valid AUC": runs["valid_auc"], "test AUC": runs["test_auc"], "error": runs["error"],
+        "valid AUC": runs["valid_auc"], "test AUC": runs["test_auc"], "error": runs["error"].fillna(""),
     })
     done = int((runs["status"] == "finished").sum())
     st.markdown(f"**Progress**: {done} of {len(runs)} folds finished")

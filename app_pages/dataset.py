@@ -8,11 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._components import dataset_charts as charts
+from app_pages._components.fold_maker import make_folds_form
 from app_pages._components.loaders import cached_image_statistics, dataset_index, full_image, thumbnail
 from app_pages._components.sidebar import get_context
+from app_pages._components.text import md_escape
 from glaucoma_core.data.image_stats import size_summary, summarize_by_class
 from glaucoma_core.data.index import find_duplicates, find_leaks, fold_numbers, usable
-from glaucoma_core.data.shortcuts import shortcut_report
+from glaucoma_core.data.shortcuts import SIZE_NAMES, shortcut_report
 from glaucoma_core.labels import CLASS_NAMES
 
 PAGE_SIZE = 24
@@ -48,15 +50,45 @@ layout = index.attrs.get("layout", "?")
 folds = fold_numbers(index)
 
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Images (rows)", f"{len(index):,}")
-c2.metric("Unique images", f"{index['sha256'].nunique():,}")
-c3.metric("Usable", f"{len(good):,}")
+copies = " (every fold's copy counted)" if folds else ""
+c1.metric("Images (rows)", f"{len(index):,}", help=f"Image files listed{copies}.")
+c2.metric("Unique images", f"{index['sha256'].nunique():,}", help="Distinct image contents (SHA-256).")
+c3.metric("Usable rows" if folds else "Usable", f"{len(good):,}",
+          help=f"Files that decode{copies}; {good['sha256'].nunique():,} unique.")
 c4.metric("Folds", len(folds) if folds else "flat")
 st.caption(f"{ctx.data_label} · layout `{layout}` · `{ctx.data_root}`")
 
+problem_rows = index[index["problem"] != ""]
+leak_rows = find_leaks(index)
+if len(leak_rows):
+    st.error(f"**{len(leak_rows)} leak(s)**: images in both the test split and the train or valid split of a fold; "
+             "that fold's test figures are not on unseen images. See *Duplicates, leaks, problems*.",
+             icon=":material/error:")
+if len(problem_rows):
+    st.warning(f"**{len(problem_rows)} unusable file(s)** are left out of training and evaluation. "
+               "See *Duplicates, leaks, problems*.", icon=":material/warning:")
+
+
+def _shortcut_warnings(report: pd.DataFrame) -> None:
+    """One warning per flagged property; the size properties (width, height, pixel count,
+    aspect) say the same thing and share one warning."""
+    flagged = report[report["flagged"]]
+    sizes = flagged[flagged["name"].isin(SIZE_NAMES - {"file size"})]
+    if len(sizes):
+        first = sizes.iloc[0]
+        also = ", ".join(f"{r.name} (AUC {r.auc:.2f})" for r in sizes.iloc[1:].itertuples())
+        st.warning(f"**Possible shortcut: image size.** {first['message']}" + (f" Also: {also}." if also else ""),
+                   icon=":material/warning:")
+    for row in flagged[~flagged.index.isin(sizes.index)].itertuples():
+        st.warning(f"**Possible shortcut.** {row.message}", icon=":material/warning:")
+
+
+if not folds:
+    with st.expander("Make folds: cross-validation folds from this flat dataset", icon=":material/view_column:"):
+        make_folds_form(ctx, good)
+
 index_shortcuts = shortcut_report(good)
-for row in index_shortcuts[index_shortcuts["flagged"]].itertuples():
-    st.warning(f"**Possible shortcut.** {row.message}", icon=":material/warning:")
+shortcut_slot = st.container()  # filled once the colour statistics are read (tab below)
 
 tab_counts, tab_browse, tab_stats, tab_problems = st.tabs(
     ["Counts", "Browse images", "Image statistics", "Duplicates, leaks, problems"]
@@ -64,34 +96,41 @@ tab_counts, tab_browse, tab_stats, tab_problems = st.tabs(
 
 # ---- counts ---------------------------------------------------------------------------
 with tab_counts:
-    counts = (
-        index.assign(fold=index["fold"].fillna(0).astype(int), split=index["split"].fillna("—"))
-        .groupby(["fold", "split", "class"], sort=True)
-        .size()
-        .rename("images")
-        .reset_index()
-    )
-    split_order = {"train": 0, "valid": 1, "test": 2}
-    counts = counts.sort_values(["fold", "split"], key=lambda c: c.map(split_order) if c.name == "split" else c)
-    counts["fold"] = counts["fold"].map(lambda f: str(f) if f else "—")
-    class_order = ["normal", "glaucoma", "total"]
+    if not folds:
+        st.subheader("Images by class")
+        flat_counts = index.assign(state=index["problem"].map(lambda p: "unusable" if p else "usable")).pivot_table(
+            index="class", columns="state", values="path", aggfunc="count", fill_value=0)
+        st.dataframe(flat_counts, width="stretch")
+        st.caption("A flat dataset (class folders, no folds): make folds below to train and cross-validate on it.")
+    else:
+        counts = (
+            index.assign(fold=index["fold"].fillna(0).astype(int), split=index["split"].fillna("—"))
+            .groupby(["fold", "split", "class"], sort=True)
+            .size()
+            .rename("images")
+            .reset_index()
+        )
+        split_order = {"train": 0, "valid": 1, "test": 2}
+        counts = counts.sort_values(["fold", "split"], key=lambda c: c.map(split_order) if c.name == "split" else c)
+        counts["fold"] = counts["fold"].map(lambda f: str(f) if f else "—")
+        class_order = ["normal", "glaucoma", "total"]
 
-    def _pivot(frame, rows):
-        table = frame.pivot_table(index=rows, columns="class", values="images", aggfunc="sum", fill_value=0,
-                                  margins=True, margins_name="total", sort=False)
-        return table.reindex(columns=[c for c in class_order if c in table.columns])
+        def _pivot(frame, rows):
+            table = frame.pivot_table(index=rows, columns="class", values="images", aggfunc="sum", fill_value=0,
+                                      margins=True, margins_name="total", sort=False)
+            return table.reindex(columns=[c for c in class_order if c in table.columns])
 
-    table = _pivot(counts, ["fold", "split"])
-    st.subheader("Images by fold, split and class")
-    st.dataframe(table, width="stretch", height=min(38 + 35 * len(table), 600))
-    st.subheader("Totals by split")
-    st.caption("Each image appears once per fold, so these totals count every fold's copy.")
-    st.dataframe(_pivot(counts, ["split"]), width="stretch")
-    st.download_button(
-        "Download the counts (CSV)", table.to_csv().encode(), file_name="dataset_counts.csv", mime="text/csv"
-    )
-    st.subheader("Class balance per fold")
-    st.altair_chart(charts.class_balance_chart(counts), width="content")
+        table = _pivot(counts, ["fold", "split"])
+        st.subheader("Images by fold, split and class")
+        st.dataframe(table, width="stretch", height=min(38 + 35 * len(table), 600))
+        st.subheader("Totals by split")
+        st.caption("Each image appears once per fold, so these totals count every fold's copy.")
+        st.dataframe(_pivot(counts, ["split"]), width="stretch")
+        st.download_button(
+            "Download the counts (CSV)", table.to_csv().encode(), file_name="dataset_counts.csv", mime="text/csv"
+        )
+        st.subheader("Class balance per fold")
+        st.altair_chart(charts.class_balance_chart(counts), width="content")
 
 # ---- browser --------------------------------------------------------------------------
 with tab_browse:
@@ -144,12 +183,14 @@ with tab_browse:
         cols = st.columns(GRID_COLUMNS)
         for col, row in zip(cols, shown.iloc[start : start + GRID_COLUMNS].itertuples(), strict=False):
             thumb = thumbnail(row.path)
-            fold_text = f"fold {row.fold} · " if not pd.isna(row.fold) else ""
+            where = " · ".join(str(x) for x in (f"fold {row.fold}" if not pd.isna(row.fold) else None, row.split)
+                               if x and not pd.isna(x))
             if isinstance(thumb, str):
                 col.error(thumb)
             else:
                 col.image(thumb, width="stretch")
-            col.caption(f"{fold_text}{row.split or ''} · {CLASS_NAMES[int(row.label)]}")
+            name = md_escape(str(row.relpath).replace("\\", "/").rsplit("/", 1)[-1])
+            col.caption(f"{name}  \n{where + ' · ' if where else ''}{CLASS_NAMES[int(row.label)]}")
             if col.button("View", key=f"view_{row.Index}"):
                 st.session_state["browse_selected"] = row.path
                 st.rerun()
@@ -198,7 +239,10 @@ with tab_stats:
         "mean_blue": "mean blue",
         "dark_fraction": "share of dark pixels",
     }
-    report = pd.concat([index_shortcuts, shortcut_report(stats, pixel_props)], ignore_index=True)
+    report = pd.concat([index_shortcuts, shortcut_report(stats, pixel_props) if not stats.empty else None],
+                       ignore_index=True)
+    with shortcut_slot:  # at the top of the page: the size properties once, the colour ones too
+        _shortcut_warnings(report)
     st.dataframe(
         report[["name", "auc", "flagged", "distinct", "message"]],
         width="stretch",
@@ -213,24 +257,31 @@ with tab_problems:
     if problems.empty:
         st.success("Every image decodes.")
     else:
-        st.dataframe(problems[["relpath", "problem", "bytes"]], width="stretch", hide_index=True)
+        st.dataframe(problems[["relpath", "problem", "bytes"]], width="stretch", hide_index=True,
+                     column_config={"relpath": st.column_config.TextColumn("file", width="large"),
+                                    "problem": st.column_config.TextColumn(width="large")})
     duplicates = find_duplicates(index)
+    leaks = find_leaks(index)
+    if len(leaks) and len(duplicates):  # a leak is reported as a leak, not also as a duplicate
+        leaked = set(zip(leaks["fold"].astype(int), leaks["sha256"], strict=True))
+        duplicates = duplicates[[(int(f) if not pd.isna(f) else None, h) not in leaked
+                                 for f, h in zip(duplicates["fold"], duplicates["sha256"], strict=True)]]
+    duplicates = duplicates[[c for c in ("paths", "n", "fold", "labels", "label_conflict", "sha256")
+                             if c in duplicates.columns]]
     st.subheader(f"Duplicates ({len(duplicates)})")
-    st.caption("The same image content (SHA-256) stored more than once within a fold (or in a flat dataset).")
+    st.caption("The same image content (SHA-256) stored more than once within a split of a fold (or in a flat "
+               "dataset); copies across the splits of a fold are leaks, listed below.")
     if len(duplicates):
-        st.dataframe(duplicates, width="stretch", hide_index=True)
+        st.dataframe(duplicates, width="stretch", hide_index=True,
+                     column_config={"paths": st.column_config.ListColumn("files", width="large"),
+                                    "sha256": st.column_config.TextColumn("SHA-256", width="small")})
     else:
         st.success("No duplicate files.")
-    leaks = find_leaks(index)
     st.subheader(f"Leaks between splits ({len(leaks)})")
     st.caption("An image that appears in two splits of the same fold: the test set is not unseen.")
     if len(leaks):
-        st.dataframe(leaks, width="stretch", hide_index=True)
+        st.dataframe(leaks[["paths", "splits", "fold", "sha256"]], width="stretch", hide_index=True,
+                     column_config={"paths": st.column_config.ListColumn("files", width="large"),
+                                    "sha256": st.column_config.TextColumn("SHA-256", width="small")})
     else:
         st.success("No image is shared between the train, valid and test splits of a fold.")
-
-# ---- fundus preparation (issue 16): detected field and disc, prepared crops ------------------
-from app_pages._components import preparation_view  # noqa: E402
-
-with st.expander("Fundus preparation: field of view, optic disc and crop on a sample of images"):
-    preparation_view.dataset_section(good)

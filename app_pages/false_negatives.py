@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from app_pages._components import bench as workbench
-from app_pages._components import pickers, scope
-from app_pages._components.loaders import thumbnail
-from app_pages._components.modeling import gradcam_overlays
+from app_pages._components import gallery, pickers, scope
 from app_pages._components.sidebar import get_context
 from glaucoma_core import charts
 from glaucoma_core.errors import UserError
@@ -53,7 +50,14 @@ try:
     youden = threshold_from_predictions(predictions, "youden").threshold
 except ValueError:
     youden = 0.5
-threshold = st.slider("Threshold on P(glaucoma)", 0.0, 1.0, value=float(round(youden, 2)), step=0.01,
+if st.session_state.get("fn_threshold_for") != reference:  # another run or experiment: start again
+    st.session_state["fn_threshold_for"] = reference
+    st.session_state["fn_threshold"] = float(round(youden, 2))
+    st.session_state.pop("fn_gallery_rule", None)
+pending = st.session_state.pop("fn_apply_threshold", None)
+if pending is not None:  # "Use this threshold" below: the slider takes it before it is drawn
+    st.session_state["fn_threshold"] = float(pending)
+threshold = st.slider("Threshold on P(glaucoma)", 0.0, 1.0, step=0.001, format="%.3f",
                       key="fn_threshold", help="Starts at Youden's J chosen on the validation images.")
 at = classification_metrics(labels, probs, threshold)
 c1, c2, c3, c4 = st.columns(4)
@@ -66,6 +70,7 @@ g1.altair_chart(charts.confusion_matrix_chart(at["tp"], at["fp"], at["tn"], at["
 g2.altair_chart(charts.threshold_sweep_chart(threshold_sweep(labels, probs), threshold), width="stretch")
 
 # ---- a threshold chosen on validation for a target sensitivity ------------------------------
+fold_thresholds = None  # {fold: threshold} when the galleries follow a rule chosen on validation
 with st.container(border=True):
     st.markdown("**Choose on validation, check on test**")
     target = st.slider("Target sensitivity", 0.5, 1.0, 0.9, 0.01, key="fn_target")
@@ -79,48 +84,56 @@ with st.container(border=True):
                 f"sensitivity **{tm['sensitivity']:.3f}**, specificity **{tm['specificity']:.3f}**, "
                 f"**{int(tm['fn'])}** missed glaucoma."
             )
+            if st.button(f"Use {thr:.3f} for the threshold and the galleries", key="fn_use_chosen"):
+                st.session_state["fn_apply_threshold"] = float(thr)
+                st.rerun()
         else:
-            pooled = workbench.evaluate(bench, reference, ThresholdRule("target_sensitivity", target))["pooled"]
+            result = workbench.evaluate(bench, reference, ThresholdRule("target_sensitivity", target))
+            pooled = result["pooled"]
             st.markdown(
                 f"Each fold's threshold chosen on its validation images for sensitivity ≥ {target:.2f}. On the pooled "
                 f"test images: sensitivity **{pooled['sensitivity']:.3f}**, specificity **{pooled['specificity']:.3f}**, "
                 f"**{int(pooled['fn'])}** missed glaucoma."
             )
+            follow = st.toggle("Galleries use these per-fold thresholds (instead of the slider)", key="fn_gallery_rule")
+            if follow:
+                fold_thresholds = {int(f): float(c["threshold"]) for f, c in result["thresholds"].items()}
     except (ValueError, UserError) as exc:
         st.warning(f"Cannot choose a threshold: {exc}")
 
-# ---- gallery ----------------------------------------------------------------------------
-st.subheader("Missed glaucoma at this threshold")
-missed = test[(test["label"] == 1) & (test["probability"] < threshold)].sort_values("probability")
-if missed.empty:
-    st.success("No glaucoma image is missed at this threshold.")
-else:
-    st.caption(f"{len(missed)} missed; the {min(len(missed), GALLERY_SIZE)} with the lowest probability first.")
-    show_cam = st.toggle("Grad-CAM overlays", value=True, key="fn_gradcam",
-                         help="Where the model looked (heat map of the glaucoma logit at the last conv layer).")
-    shown = missed.head(GALLERY_SIZE)
-    overlays: dict[str, np.ndarray] = {}
-    if show_cam:
-        for run, group in shown.groupby("run_id"):
-            try:
-                model = workbench.load_model(bench, int(run))
-                images = {p: thumbnail(p, 384) for p in group["path"]}
-                readable = {p: img for p, img in images.items() if not isinstance(img, str)}
-                for path, overlay in zip(readable, gradcam_overlays(model, list(readable.values())), strict=True):
-                    overlays[path] = overlay
-            except Exception as exc:  # a missing model file: the gallery still shows the images
-                st.warning(f"Grad-CAM unavailable for run {int(run)}: {exc}")
-    cols = st.columns(6)
-    for i, row in enumerate(shown.itertuples()):
-        with cols[i % 6]:
-            image = overlays.get(row.path)
-            if image is None:
-                image = thumbnail(row.path, 384)
-            if isinstance(image, str):
-                st.caption(image)
-            else:
-                st.image(image, width="stretch")
-            st.caption(f"P = {row.probability:.3f} · fold {row.fold}")
+# ---- galleries ----------------------------------------------------------------------------
+rows = test.copy()
+rows["threshold"] = rows["fold"].map(fold_thresholds).astype(float) if fold_thresholds else float(threshold)
+rule_words = (f"each fold's threshold for sensitivity ≥ {target:.2f} on validation" if fold_thresholds
+              else f"threshold {threshold:.3f}")
+missed = rows[(rows["label"] == 1) & (rows["probability"] < rows["threshold"])].sort_values("probability")
+alarms = rows[(rows["label"] == 0) & (rows["probability"] >= rows["threshold"])].sort_values("probability",
+                                                                                             ascending=False)
+st.subheader("Errors at this threshold")
+show_cam = st.toggle("Grad-CAM overlays", value=True, key="fn_gradcam",
+                     help="Where the model looked: the glaucoma logit's Grad-CAM at the last conv layer, "
+                          "coloured in proportion to its strength.")
+tab_fn, tab_fp = st.tabs([f"Missed glaucoma (FN): {len(missed)}", f"False alarms (FP): {len(alarms)}"])
+name = reference.replace(":", "_")
+with tab_fn:
+    if missed.empty:
+        nearest = rows[rows["label"] == 1].sort_values("probability").head(GALLERY_SIZE)
+        st.success(f"No glaucoma image is missed at {rule_words}. The {len(nearest)} glaucoma images with the lowest "
+                   "probability are shown: the nearest to being missed.")
+        gallery.show(bench, nearest, "fn_near", limit=GALLERY_SIZE, grad_cam=show_cam,
+                     csv_name=f"{name}_glaucoma_lowest.csv")
+    else:
+        st.caption(f"{len(missed)} missed at {rule_words}; the {min(len(missed), GALLERY_SIZE)} with the lowest "
+                   "probability first.")
+        gallery.show(bench, missed, "fn_missed", limit=GALLERY_SIZE, grad_cam=show_cam,
+                     csv_name=f"{name}_missed_glaucoma.csv")
+with tab_fp:
+    if alarms.empty:
+        st.success(f"No normal image is called glaucoma at {rule_words}.")
+    else:
+        st.caption(f"{len(alarms)} normal images called glaucoma at {rule_words}; the highest probability first.")
+        gallery.show(bench, alarms, "fn_alarms", limit=GALLERY_SIZE, grad_cam=show_cam,
+                     csv_name=f"{name}_false_alarms.csv")
 
 # ---- per fold and calibration -------------------------------------------------------------
 f1, f2 = st.columns(2)
@@ -139,3 +152,8 @@ with f2:
     st.altair_chart(charts.reliability_diagram(curve), width="stretch")
     st.caption(f"Expected calibration error: {expected_calibration_error(labels, probs):.3f} "
                "(0 = probabilities mean what they say).")
+st.subheader("Precision-recall")
+try:
+    st.altair_chart(charts.precision_recall_chart(test, group="fold"), width="content")
+except ValueError as exc:
+    st.info(f"No precision-recall curve: {exc}")

@@ -55,15 +55,18 @@ def _shown(table: pd.DataFrame) -> pd.DataFrame:
     shown["tags"] = shown["tags"].map(", ".join)
     shown["duration"] = shown["duration_s"].map(format_seconds)
     shown["created_at"] = pd.to_datetime(shown["created_at"], unit="s").dt.strftime("%Y-%m-%d %H:%M")
-    shown = shown.drop(columns=["duration_s"])
+    shown = shown.drop(columns=["duration_s"]).rename(columns=HEADINGS)
     for column in shown.columns:
         if shown[column].dtype == object:
             shown[column] = shown[column].fillna("–").replace("", "–")
     return shown
 
 
+HEADINGS = {"experiment_id": "experiment", "experiment_name": "experiment name", "valid_auc": "valid AUC",
+            "test_auc": "test AUC", "mean_valid_auc": "mean valid AUC", "mean_test_auc": "mean test AUC",
+            "created_at": "created"}
 NUMBERS = {c: st.column_config.NumberColumn(format="%.3f") for c in
-           ("valid_auc", "test_auc", "mean_valid_auc", "mean_test_auc")}
+           ("valid AUC", "test AUC", "mean valid AUC", "mean test AUC")}
 
 
 def _pick(table: pd.DataFrame, kind: str) -> int | None:
