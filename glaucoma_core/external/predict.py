@@ -33,7 +33,7 @@ def run_probabilities(model, config: dict, frame: pd.DataFrame) -> np.ndarray:
 
     size = model_input_size(model)
     rows = frame.reset_index(drop=True).assign(_row=lambda f: np.arange(len(f)))
-    loaded = load_images(rows, size, **image_settings(config))
+    loaded = load_images(rows, size, preparation=config, **image_settings(config))  # fundus preparation too
     out = np.full(len(rows), np.nan)
     if len(loaded.frame):
         out[loaded.frame["_row"].to_numpy(int)] = predict_probabilities(model, loaded.images)
