@@ -274,6 +274,12 @@ class StudyRunner:
                 if trial is not None:
                     trial.set_user_attr("error", f"fold {fold} (run {run_id}) {outcome}: {error}")
                     self.study.tell(number, state=optuna.trial.TrialState.FAIL)
+                    if position == 0 and not self.study.get_trials(
+                            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+                        # Nothing has ever trained: the same cause (missing weights, unreadable data)
+                        # would fail every trial; stop and say why instead of spending the budget.
+                        raise UserError(f"{study_ref(self.study_id)}: trial {number} failed on its first fold "
+                                        f"before any trial finished, so the study stops: {error}")
                 return None
             valid = self.store.predictions([run_id], split="valid")  # validation rows only
             values[fold] = rule.fold_scores(valid).get(fold, math.nan)

@@ -132,3 +132,15 @@ def test_bad_input_is_a_clear_error(bench, study_data):
         bench.study_report("study:99")
     with pytest.raises(UserError, match="grid sampler"):
         head_definition(study_data, sampler="grid")
+
+
+def test_a_first_fold_failing_before_any_trial_finished_stops_the_study(bench, study_data):
+    def broken(*args, **kwargs):
+        raise OSError("weights file missing")
+
+    study_id = bench.create_study(head_definition(study_data, n_trials=4))
+    with pytest.raises(UserError, match="weights file missing"):
+        bench.run_study(study_id, train_fn=broken, echo=None)
+    report = bench.study_report(study_id)
+    assert [t["status"] for t in report["trials"]] == ["failed"]
+    assert "weights file missing" in report["trials"][0]["error"]
