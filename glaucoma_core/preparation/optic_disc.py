@@ -89,14 +89,6 @@ def _masked_mean(values: np.ndarray, weight: np.ndarray, radius: float) -> np.nd
     return _box_sum(values * weight, radius) / np.maximum(_box_sum(weight, radius), 1e-3)
 
 
-def _masked_ring_mean(values: np.ndarray, weight: np.ndarray, inner: float, outer: float) -> np.ndarray:
-    """Mean over the square ring between half-sides ``inner`` and ``outer`` (weighted pixels)."""
-    vw = values * weight
-    num = _box_sum(vw, outer) - _box_sum(vw, inner)
-    den = _box_sum(weight, outer) - _box_sum(weight, inner)
-    return num / np.maximum(den, 1e-3)
-
-
 def _standardise(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     inside = values[mask]
     sd = float(inside.std()) or 1.0
@@ -153,15 +145,14 @@ def _radial_diameter(flat: np.ndarray, mask: np.ndarray, cx: float, cy: float, r
     sector = ((angle + math.pi) / (2 * math.pi) * SECTORS).astype(int) % SECTORS
     values = flat[near]
     radii = (np.arange(n_bins) + 0.5) * r_max / n_bins
-    order = np.lexsort((values, ring, sector))
+    # the median of every (sector, ring) group from one sort
+    group = sector * n_bins + ring
+    order = np.lexsort((values, group))
+    groups, first, counts = np.unique(group[order], return_index=True, return_counts=True)
+    medians = np.full(SECTORS * n_bins, np.nan)
+    medians[groups] = values[order][first + counts // 2]
     edges = []
-    for k in range(SECTORS):
-        in_sector = order[sector[order] == k]
-        profile = np.full(n_bins, np.nan)
-        bins = ring[in_sector]
-        for i in np.unique(bins):
-            vals = values[in_sector][bins == i]
-            profile[i] = vals[len(vals) // 2]
+    for profile in medians.reshape(SECTORS, n_bins):
         ok = ~np.isnan(profile)
         if ok.sum() < 6:
             continue
@@ -196,14 +187,17 @@ def locate_disc(rgb: np.ndarray, field: FieldOfView) -> DiscEstimate:
 
     # keep candidate centres away from the field's rim (reflections and the dark edge live there)
     centre_mask = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    flat_w, vessels_w = flat * weight, vessels * weight
     best_score = np.full(flat.shape, -np.inf, np.float32)
     best_radius = np.zeros(flat.shape, np.float32)
     for fraction in RADII:
         r = fraction * WORK_SIDE
         # squares of the same area as the disc of radius r (box sums cost the same on every scale)
         half = r * math.sqrt(math.pi) / 2
-        contrast = _masked_mean(flat, weight, half) - _masked_ring_mean(flat, weight, half, 2 * half)
-        density = _masked_mean(vessels, weight, 1.5 * half)
+        inner_sum, outer_sum = _box_sum(flat_w, half), _box_sum(flat_w, 2 * half)
+        inner_n, outer_n = _box_sum(weight, half), _box_sum(weight, 2 * half)
+        contrast = inner_sum / np.maximum(inner_n, 1e-3) - (outer_sum - inner_sum) / np.maximum(outer_n - inner_n, 1e-3)
+        density = _box_sum(vessels_w, 1.5 * half) / np.maximum(_box_sum(weight, 1.5 * half), 1e-3)
         score = _standardise(contrast, centre_mask) + VESSEL_WEIGHT * _standardise(density, centre_mask)
         better = score > best_score
         best_score[better] = score[better]

@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
+import os
 import threading
 import time
+import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -118,13 +122,50 @@ def _decide_crop(settings: PreparationSettings, fov: FieldOfView, disc: DiscEsti
     return True, f"disc crop (auto): full-field photograph, disc {disc.ratio:.0%} of the field, confidence {disc.confidence:.2f}"
 
 
-def prepare_image(source: ImageSource, size: int, settings: PreparationSettings | None = None) -> PreparedImage:
+def _detection_file(sha256: str) -> Path | None:
+    try:
+        from glaucoma_core import paths
+
+        return paths.cache_dir() / "preparation" / f"{PREPARATION_VERSION}-{DETECT_SIDE}" / sha256[:2] / f"{sha256}.json"
+    except Exception:  # noqa: BLE001 - no usable home: detections are simply not kept
+        return None
+
+
+def _load_detections(sha256: str | None) -> dict:
+    """Field and disc found earlier for this content (any process), as exact floats; {} if none."""
+    path = _detection_file(sha256) if sha256 else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # a damaged file only costs a new detection
+
+
+def _save_detections(sha256: str | None, detections: dict) -> None:
+    path = _detection_file(sha256) if sha256 else None
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        tmp.write_text(json.dumps(detections))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # read-only or full disk: detections still serve this call
+
+
+def prepare_image(source: ImageSource, size: int, settings: PreparationSettings | None = None, *,
+                  sha256: str | None = None) -> PreparedImage:
     """Prepare one image for a model of input side ``size``.
 
     Args:
         source: path, bytes or binary file (read through :mod:`glaucoma_core.data.images`).
         size: output side in pixels.
         settings: the steps (None = none: a plain decode and resize).
+        sha256: the content hash, when known: the field and disc found for this content are
+            kept under the home's cache folder (``cache/preparation/``, keyed by the hash,
+            PREPARATION_VERSION and DETECT_SIDE) and reused by later calls and processes.
 
     Raises :class:`glaucoma_core.data.images.ImageProblem` for files that cannot be used.
     """
@@ -149,8 +190,14 @@ def prepare_image(source: ImageSource, size: int, settings: PreparationSettings 
     detect_scale = small_scale * img.width / width  # detector pixels per photograph pixel
     seconds["decode"] = time.perf_counter() - started
 
+    known = _load_detections(sha256)
+    fresh = not known.get("field")
     t = time.perf_counter()
-    fov = find_field(small).scaled(1 / detect_scale)
+    if fresh:
+        fov = find_field(small).scaled(1 / detect_scale)
+        known = {"field": asdict(fov)}
+    else:
+        fov = FieldOfView(**known["field"])
     seconds["field_of_view"] = time.perf_counter() - t
     record["field"] = fov.as_dict()
     if not fov.found:
@@ -159,9 +206,14 @@ def prepare_image(source: ImageSource, size: int, settings: PreparationSettings 
     box = None
     if settings.disc_crop != "off":
         t = time.perf_counter()
-        found = locate_disc(small, fov.scaled(detect_scale))
-        disc = DiscEstimate(found.center_x / detect_scale, found.center_y / detect_scale,
-                            found.diameter / detect_scale, found.confidence, found.ratio, found.disc_centred)
+        if known.get("disc"):
+            disc = DiscEstimate(**known["disc"])
+        else:
+            found = locate_disc(small, fov.scaled(detect_scale))
+            disc = DiscEstimate(found.center_x / detect_scale, found.center_y / detect_scale,
+                                found.diameter / detect_scale, found.confidence, found.ratio, found.disc_centred)
+            known["disc"] = asdict(disc)
+            fresh = True
         seconds["optic_disc"] = time.perf_counter() - t
         record["disc"] = disc.as_dict()
         if disc.low_confidence:
@@ -171,6 +223,9 @@ def prepare_image(source: ImageSource, size: int, settings: PreparationSettings 
             half = settings.disc_crop_scale * disc.diameter / 2
             box = (disc.center_x - half, disc.center_y - half, disc.center_x + half, disc.center_y + half)
             record["applied"].append("disc_crop")
+    if fresh:
+        _save_detections(sha256, known)
+    record["detections_reused"] = not fresh
     if box is None and settings.field_of_view and fov.found:
         r = fov.radius
         box = (fov.center_x - r, fov.center_y - r, fov.center_x + r, fov.center_y + r)
@@ -289,7 +344,7 @@ def load_prepared_array(source: ImageSource, size: int, config=None, *, sha256: 
             return hit
         if hit is not None and RECORDS.get(key) is not None:
             return hit, RECORDS.get(key)
-    prepared = prepare_image(data if data is not None else source, size, settings)
+    prepared = prepare_image(data if data is not None else source, size, settings, sha256=sha256)
     if key is not None:
         if cache is not None:
             cache.put(key, prepared.pixels)

@@ -101,3 +101,19 @@ def test_config_declares_the_same_choices_as_the_preparation_package():
     assert config.ILLUMINATION_METHODS == settings.ILLUMINATION_METHODS
     assert config.TrainConfig().prepare_disc_crop == "off"  # older stored configs: no preparation
     assert all(p.prepare_disc_crop == "auto" for p in config.PRESETS.values())
+
+
+def test_detections_are_kept_per_content_and_give_the_same_pixels(isolated_home):
+    import hashlib
+
+    data = jpeg_bytes(full_field_set()[5][0])
+    sha = hashlib.sha256(data).hexdigest()
+    first = prepare_image(data, 64, AUTO, sha256=sha)
+    assert not first.record["detections_reused"]
+    assert list((isolated_home / "cache" / "preparation").rglob(f"{sha}.json"))
+    again = prepare_image(data, 64, AUTO, sha256=sha)  # as a later process would
+    assert again.record["detections_reused"] and "optic_disc" in again.record["seconds"]
+    assert np.array_equal(first.pixels, again.pixels) and first.record["crop_box"] == again.record["crop_box"]
+    # another settings of the same content reuses the same detections
+    other = prepare_image(data, 64, PreparationSettings(disc_crop="on", illumination="graham"), sha256=sha)
+    assert other.record["detections_reused"]
