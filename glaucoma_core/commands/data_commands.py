@@ -36,6 +36,9 @@ def register(subparsers) -> None:
     scan.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     scan.add_argument("--no-cache", action="store_true", help="check every file again, ignoring the scan cache")
     scan.add_argument("--workers", type=positive_int, default=None, help="reading threads (default: CPU count)")
+    scan.add_argument("--prepare", metavar="CONFIG", default=None,
+                      help="also prepare every image as preset or config file CONFIG does (field of view, optic "
+                      "disc, crop) and report what was found, listing failed or unsure detections")
     scan.set_defaults(func=run_scan)
 
     folds = subparsers.add_parser(
@@ -83,10 +86,16 @@ def run_scan(args: argparse.Namespace) -> int:
     except DatasetLayoutError as exc:
         raise UserError(str(exc)) from None
     summary = scan_summary(index)
+    if getattr(args, "prepare", None):
+        from glaucoma_core.preparation.report import dataset_report, format_report, resolve_config
+
+        summary["preparation"] = dataset_report(index, resolve_config(args.prepare), workers=args.workers or 4)
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
         sys.stdout.write(format_summary(summary))
+        if "preparation" in summary:
+            sys.stdout.write(format_report(summary["preparation"]))
     return 0
 
 
