@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from glaucoma_core.data.images import ImageProblem, load_rgb_array
 from glaucoma_core.preparation import PreparationSettings, load_prepared_array
+from glaucoma_core.preparation.report import status
 
 FIELD_COLOUR = (0, 230, 255)
 DISC_COLOUR = (60, 255, 60)
@@ -22,18 +23,9 @@ SHOWN_SIDE = 320
 
 
 def status_of(record: dict) -> str:
-    """One word for the pages: cropped, field only, left alone, low confidence, no field."""
-    disc = record.get("disc") or {}
-    field = record.get("field") or {}
-    if disc.get("low_confidence"):
-        return "low confidence"
-    if field and not field.get("found"):
-        return "no field"
-    if "disc_crop" in record.get("applied", []):
-        return "cropped"
-    if "field_of_view" in record.get("applied", []):
-        return "field only"
-    return "left alone"
+    """One word for the pages (the same as ``scan --prepare``): cropped, field only, left alone,
+    low confidence, no field."""
+    return status(record)
 
 
 def draw_detection(image: np.ndarray, record: dict) -> np.ndarray:
