@@ -45,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import warnings
+
+    from glaucoma_core.store import StoreWarning
+
+    # The commands print a store's warnings in words (`runs`); not twice as Python warnings.
+    warnings.simplefilter("ignore", StoreWarning)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

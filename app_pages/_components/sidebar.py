@@ -77,5 +77,9 @@ def render_sidebar() -> AppContext:
         st.caption(f"Data: `{context.data_root}`")
         st.markdown("### Run store")
         st.caption(f"`{home}`  \nSet `GLAUCOMA_HOME` to move it.")
+        from app_pages._components.bench import viewer
+
+        for message in viewer(home).store.warnings:  # e.g. run folders the store has no row for
+            st.warning(message, icon=":material/warning:")
     set_context(context)
     return context

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 from glaucoma_core.commands.common import (
@@ -161,6 +162,8 @@ def _parse_folds(text: str | None) -> list[int] | None:
 
 def cmd_runs(args) -> int:
     bench = workbench(args)
+    for message in bench.store.warnings:  # e.g. run folders the store has no row for
+        print(f"warning: {message}", file=sys.stderr)
     bench.store.reap_dead_runs()  # a listing is where a dead job's run is noticed and recorded
     experiment_id = int(bench.experiment(args.experiment)["id"]) if args.experiment else None
     frame = bench.store.runs(experiment_id)

@@ -224,8 +224,13 @@ def _export_fold(client, store, mlflow_run: str, run_id: int, run: dict, *, log_
         (folder / "confusion_matrix.json").write_text(json.dumps(_confusion(test), indent=1))
         for name in ("predictions.csv", "roc_curve.json", "confusion_matrix.json"):
             client.log_artifact(mlflow_run, str(folder / name))
-    model = store.model_path(run_id)
-    if log_models and model.is_file():
+    if log_models:
+        from glaucoma_core.store import ModelFileProblem
+
+        try:  # only this run's own model file (identity and sha256 checked), never a stray one
+            model = store.verified_model_path(run_id)
+        except ModelFileProblem:
+            return
         client.log_artifact(mlflow_run, str(model), artifact_path="model")
 
 

@@ -88,7 +88,12 @@ def training_rows(index: pd.DataFrame, fold: int | None) -> pd.DataFrame:
 def check_folds(dataset: Dataset, folds: Iterable[int] | None) -> list[int]:
     """The folds to train, checked against the dataset: ``[None]`` for a flat dataset when
     ``folds`` is None; raises UserError for a fold the dataset does not have."""
+    from glaucoma_core.data.index import missing_images
+
     available = dataset.folds
+    missing = missing_images(dataset.index, folds)
+    if missing:  # no image at all, or a chosen fold folder without images
+        raise UserError(missing)
     if folds is None:
         return available or [None]
     chosen = sorted({int(f) for f in folds})

@@ -79,15 +79,18 @@ def test_train_predict_cv_and_runs_with_the_real_trainer(tmp_path, capsys):
     assert main([*home, "cv", "--data", str(data), "--preset", "cpu-small", *TINY_SET, "--set", "epochs=1",
                  "--name", "tiny-cv", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    assert report["experiment"] == "exp:1" and report["status"] == "finished"
     assert [fold["fold"] for fold in report["folds"]] == [1, 2]
-    assert set(report["folds"][0]) >= {"fold", "run_id", "auc", "accuracy", "sensitivity", "specificity",
-                                       "f1", "tp", "fp", "tn", "fn"}
-    assert report["folds"][0]["tp"] + report["folds"][0]["fn"] == 4
-    assert set(report["summary"]) == {"auc", "accuracy", "sensitivity", "specificity", "f1"}
-    assert len(report["summary"]["auc"]["ci95"]) == 2
+    per_fold = report["results"]["per_fold"]
+    assert set(per_fold[0]) >= {"fold", "run_id", "auc", "accuracy", "sensitivity", "specificity",
+                                "f1", "tp", "fp", "tn", "fn", "threshold"}
+    assert per_fold[0]["tp"] + per_fold[0]["fn"] == 4
+    assert {row["metric"] for row in report["results"]["summary"]} >= {"auc", "accuracy", "sensitivity",
+                                                                        "specificity", "f1"}
+    assert report["threshold_rule"] == {"method": "fixed", "target": 0.5}
 
-    assert main([*home, "cv", "--resume", "tiny-cv", "--json"]) == 0  # nothing left to train
-    assert json.loads(capsys.readouterr().out)["folds"] == report["folds"]
+    assert main([*home, "cv", "--resume", report["experiment"], "--json"]) == 0  # nothing left to train
+    assert json.loads(capsys.readouterr().out)["results"]["per_fold"] == per_fold
 
     assert main([*home, "runs", "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
