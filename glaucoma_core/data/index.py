@@ -43,6 +43,7 @@ from glaucoma_core.data.images import (
     read_image_bytes,
 )
 from glaucoma_core.data.layout import DatasetLayoutError, ImageEntry, discover, printable, undecodable
+from glaucoma_core.data.safe_files import is_inside
 from glaucoma_core.data.scan_cache import CachedFile, ScanCache
 
 __all__ = [
@@ -163,7 +164,7 @@ def scan_dataset(
             stats.append(None)
             results.append(CachedFile(0, 0, "", None, None, "", UNDECODABLE_NAME))
             continue
-        if confine is not None and not _inside(os.path.realpath(entry.path), confine):
+        if confine is not None and not is_inside(entry.path, confine):
             stats.append(None)
             results.append(CachedFile(0, 0, "", None, None, "", f"outside the allowed data root {confine}"))
             continue
@@ -239,15 +240,10 @@ def scan_dataset(
 
 def _default_allowed_root(root: str | os.PathLike) -> str | None:
     """$GLAUCOMA_DATA_ROOT (resolved) when set and ``root`` lies inside it, else None."""
-    value = os.environ.get("GLAUCOMA_DATA_ROOT", "").strip()
-    if not value:
-        return None
-    allowed = os.path.realpath(os.path.expanduser(value))
-    return allowed if _inside(os.path.realpath(root), allowed) else None
+    from glaucoma_core.data.access import data_root
 
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+    allowed = data_root()
+    return str(allowed) if allowed is not None and is_inside(root, allowed) else None
 
 
 def _open_cache(home, max_pixels: int) -> ScanCache | None:
