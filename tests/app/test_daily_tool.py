@@ -209,3 +209,14 @@ def test_dataset_page_warns_at_the_top_about_unusable_files(app, tmp_path):
     at.radio(key="sidebar_dataset_choice").set_value("A folder").run()
     at.text_input(key="sidebar_dataset_folder").set_value(str(tmp_path / "broken")).run()
     assert any("1 unusable file" in w for w in _texts(at.warning)), _texts(at.warning)
+
+
+def test_cross_validation_captions_columns_and_the_html_report(app):
+    at = _page(app, "cross_validation")
+    summary = next(d.value for d in at.dataframe if "mean" in d.value.columns)
+    assert {"95 % low", "95 % high"} <= set(summary.columns) and "ci_low" not in summary.columns
+    assert any(m.label == "Missed (FN)" for m in at.metric)
+    assert any("Per fold** (fixed threshold 0.50)" in str(md.value) for md in at.markdown)
+    at.button(key="cv_report").click().run()
+    assert not at.exception and not at.error, _texts(at.error)
+    assert any(str(b.label) == "Download the report (HTML)" for b in at.get("download_button"))
