@@ -23,6 +23,8 @@ from glaucoma_core.config import TrainConfig
 from glaucoma_core.preparation.settings import PreparationSettings
 
 _MEMORY: dict[str, dict[str, np.ndarray]] = {}
+#: Images converted to float32 and run through the extractor at once when computing features.
+COMPUTE_CHUNK = 256
 _PARTS: dict[str, set[str]] = {}
 
 
@@ -113,9 +115,14 @@ class FeatureCache:
         if missing:
             order = list(dict.fromkeys(shas[i] for i in missing))
             first = {sha: i for i, sha in reversed(list(enumerate(shas)))}
-            batch = images[[first[sha] for sha in order]].astype(np.float32)
-            out = extractor.predict(batch, batch_size=batch_size, verbose=0).astype(np.float32)
-            new = {sha: out[j] for j, sha in enumerate(order)}
+            new = {}
+            # float32 copies of COMPUTE_CHUNK images at a time, not of all missing ones (a
+            # 10,000-image fold at 224 px would need 6 GB at once)
+            for start in range(0, len(order), COMPUTE_CHUNK):
+                chunk = order[start : start + COMPUTE_CHUNK]
+                batch = images[[first[sha] for sha in chunk]].astype(np.float32)
+                out = extractor.predict(batch, batch_size=batch_size, verbose=0).astype(np.float32)
+                new.update((sha, out[j]) for j, sha in enumerate(chunk))
             known.update(new)
             try:
                 self._write(new)
