@@ -34,15 +34,28 @@ def parser(description: str) -> argparse.ArgumentParser:
                         "default: the demo dataset of --home (generated on first use)")
     p.add_argument("--home", default=None,
                    help="workbench home holding the demo dataset (default $GLAUCOMA_HOME, else models/)")
+    p.add_argument("--size-preset", default=None,
+                   help="use a generated dataset of photographs of this size instead of --data: demo-256 (the "
+                        "demo dataset), full-field-2000, full-field-1600, disc-crop-800, scale-<size>-<N>; "
+                        "generated once into the home's cache (see benchmarks/_datasets.py)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     return p
 
 
 def data_root(args) -> Path:
-    """The dataset folder of ``args`` (--data, else the demo dataset), as a Path."""
+    """The dataset folder of ``args`` (--data, else --size-preset, else the demo dataset), as a Path."""
     from glaucoma_core.data.demo import resolve_data_root
 
+    preset = getattr(args, "size_preset", None)
+    if args.data and preset:
+        raise SystemExit("give --data or --size-preset, not both")
+    if preset and preset != "demo-256":
+        try:
+            from benchmarks import _datasets
+        except ImportError:  # run as a script: benchmarks/ is on sys.path
+            import _datasets
+        return _datasets.ensure_preset(preset, home=args.home, seed=0, log=lambda m: log(args, m))
     return Path(resolve_data_root(args.data, home=args.home))
 
 

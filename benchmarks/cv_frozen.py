@@ -134,6 +134,60 @@ def baseline_fold(root: Path, fold: int, args, weights: str) -> dict:
     return {"seconds": time.perf_counter() - started, "epoch_seconds": epoch_seconds, "test_auc": auc}
 
 
+# ---- where our time goes -----------------------------------------------------------------------
+
+PROFILED = (  # (stage, module, class or None, function)
+    ("decode", "glaucoma_core.training.trainer", None, "load_images"),
+    ("build classifier", "glaucoma_core.networks.classifier", None, "build_classifier"),
+    ("features (cache or compute)", "glaucoma_core.training.feature_cache", "FeatureCache", "features"),
+    ("head: compile/reset + fit", "glaucoma_core.training.trainer", None, "_train_on_features"),
+    ("export model", "glaucoma_core.training.trainer", None, "export_model"),
+    ("predictions", "glaucoma_core.training.trainer", None, "_predictions"),
+    ("clear_session", "keras.backend", None, "clear_session"),
+)
+
+
+class StageProfile:
+    """Exclusive wall seconds per stage of train_fold: wraps the functions of PROFILED (a stage
+    called inside another is subtracted from it); ``take()`` returns and resets the totals."""
+
+    def __init__(self):
+        import importlib
+
+        self.totals: dict[str, float] = {}
+        self._stack: list[float] = []
+        self._undo = []
+        for stage, module, cls, attr in PROFILED:
+            owner = importlib.import_module(module)
+            if cls:
+                owner = getattr(owner, cls)
+            original = getattr(owner, attr)
+            setattr(owner, attr, self._wrap(stage, original))
+            self._undo.append((owner, attr, original))
+
+    def _wrap(self, stage, function):
+        def timed(*args, **kwargs):
+            self._stack.append(0.0)
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - started
+                children = self._stack.pop()
+                self.totals[stage] = self.totals.get(stage, 0.0) + elapsed - children
+                if self._stack:
+                    self._stack[-1] += elapsed
+        return timed
+
+    def take(self) -> dict[str, float]:
+        out, self.totals = {k: round(v, 3) for k, v in self.totals.items()}, {}
+        return out
+
+    def close(self) -> None:
+        for owner, attr, original in reversed(self._undo):
+            setattr(owner, attr, original)
+
+
 # ---- ours -----------------------------------------------------------------------------------
 
 
@@ -162,23 +216,39 @@ def run_ours(root: Path, folds: list[int], args, weights: str) -> dict:
     feature_cache.clear_memory()
     config = our_config(args, weights)
     per_fold = []
+    profile = StageProfile()
     with tempfile.TemporaryDirectory(prefix="bench-cv-home-") as home, common.Timer() as total:
         with common.Timer() as scan:
             index = scan_dataset(root, home=home)
         for fold in folds:
             result = train_fold(config, index, fold, home=home)
+            stages = profile.take()
+            stages["other (splits, checks, extractor, callbacks)"] = round(result.seconds - sum(stages.values()), 3)
             test = result.predictions[result.predictions["split"] == "test"]
             auc = float(roc_auc_score(test["label"], test["probability"])) if test["label"].nunique() == 2 \
                 else float("nan")
             per_fold.append({
+                "stages": stages,
                 "fold": fold, "seconds": result.seconds, "test_auc": auc,
                 "epoch_seconds": [float(h.get("epoch_seconds") or 0.0) for h in result.history],
                 "features": result.info.get("feature_cache", {}),
             })
             common.log(args, f"  ours fold {fold}: {result.seconds:.1f} s, test AUC {auc:.3f}, "
                              f"features {per_fold[-1]['features'].get('computed')} computed")
+    profile.close()
     return {"seconds": total.seconds, "cpu_seconds": total.cpu_seconds, "scan_seconds": scan.seconds,
             "folds": per_fold}
+
+
+def stage_table(folds: list[dict]) -> dict:
+    """{stage: {'fold_1': s, 'later_folds_median': s}} from the per-fold stage seconds."""
+    names = list(dict.fromkeys(k for f in folds for k in f["stages"]))
+    table = {}
+    for name in names:
+        later = [f["stages"].get(name, 0.0) for f in folds[1:]]
+        table[name] = {"fold_1": folds[0]["stages"].get(name, 0.0),
+                       "later_folds_median": round(statistics.median(later), 3) if later else None}
+    return table
 
 
 # ---- main -----------------------------------------------------------------------------------
@@ -233,14 +303,17 @@ def main(argv=None) -> int:
         "folds": n_folds,
         "ours": {"seconds": round(ours["seconds"], 2), "cpu_seconds": round(ours["cpu_seconds"], 2),
                  "index_scan_seconds": round(ours["scan_seconds"], 2), "mean_test_auc": our_auc,
-                 "per_fold": ours["folds"]},
+                 "stage_seconds_per_fold": stage_table(ours["folds"]), "per_fold": ours["folds"]},
         "settings": {"size": args.size, "epochs": args.epochs, "batch": args.batch, "alpha": args.alpha,
                      "seed": args.seed, "data": str(root)},
         "machine": {**common.machine(), **tf_info},
     }
     lines = [f"Frozen-backbone cross-validation: MobileNetV2 alpha {args.alpha} at {args.size} px, "
              f"{args.epochs} epochs, {n_folds} folds, on {tf_info['device']}; weights: {weights_note}",
-             f"  ours (train_fold, feature cache):   {ours['seconds']:.1f} s, mean test AUC {our_auc:.4f}"]
+             f"  ours (train_fold, feature cache):   {ours['seconds']:.1f} s, mean test AUC {our_auc:.4f}",
+             "  where our time goes per fold (exclusive seconds: fold 1 | median of later folds):"]
+    for stage, row in result["ours"]["stage_seconds_per_fold"].items():
+        lines.append(f"    {stage:<46} {row['fold_1']:>7.3f} | {row['later_folds_median']}")
     if base is not None:
         base_auc = _mean([f["test_auc"] for f in base["folds"]])
         base_epoch = statistics.median([s for f in base["folds"] for s in f["epoch_seconds"]])

@@ -1,0 +1,40 @@
+"""The benchmarks' helpers: size presets, the scale curve's fits, the RSS sampler (no TensorFlow)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks import _datasets, _memory, scale_curve
+
+
+def test_named_and_scale_presets():
+    assert _datasets.preset("full-field-2000").style == "full-field"
+    p = _datasets.preset("scale-224-1707")
+    assert (p.style, p.image_size, p.n_images, p.k) == ("disc", 224, 1707, 10)
+    with pytest.raises(SystemExit, match="unknown size preset"):
+        _datasets.preset("huge")
+
+
+def test_preset_folder_names_size_count_and_seed(tmp_path):
+    folder = _datasets.preset_folder(_datasets.preset("scale-64-30"), home=tmp_path, seed=3)
+    assert folder.name == "scale-64-30-n30-k10-s3" and tmp_path in folder.parents
+
+
+def test_exponent_of_a_power_law_and_projections():
+    ns = [400, 1707, 10000]
+    assert scale_curve.fit_exponent(ns, [2.0 * n**1.5 for n in ns]) == pytest.approx(1.5, abs=1e-3)
+    assert scale_curve.fit_exponent([400], [1.0]) is None
+    assert scale_curve.project_power([10, 100], [1.0, 10.0], 1.0, 1000) == pytest.approx(100.0)
+    assert scale_curve.project_line([10, 20], [110.0, 120.0], 100) == pytest.approx(200.0)
+    assert not math.isnan(scale_curve.fit_exponent([10, 20], [1.0, 2.0]))
+
+
+def test_peak_rss_sees_an_allocation():
+    import numpy as np
+
+    with _memory.PeakRSS(interval=0.005) as peak:
+        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+        block.sum()
+    assert peak.peak_mb - peak.start_mb > 40
