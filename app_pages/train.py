@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from app_pages._components import bench as workbench
 from app_pages._components import form_memory, live, scope
@@ -82,8 +83,11 @@ def runs_table():
         st.caption("The runs you start appear here, with their status.")
         return
     st.dataframe(table, hide_index=True, width="stretch", column_config=live.RUNS_OVERVIEW_COLUMNS)
-    st.page_link("app_pages/runs.py", label="Rename, tag, annotate, archive or delete runs on the Runs page",
-                 icon=":material/table_rows:")
+    try:
+        st.page_link("app_pages/runs.py", label="Rename, tag, annotate, archive or delete runs on the Runs page",
+                     icon=":material/table_rows:")
+    except StreamlitPageNotFoundError:  # the page run on its own, outside the app's navigation
+        st.caption("Rename, tag, annotate, archive or delete runs on the Runs page.")
 
 
 runs_table()
