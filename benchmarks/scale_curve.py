@@ -1,0 +1,266 @@
+"""Scale curve: time and peak memory of scan, feature extraction and a frozen k-fold CV vs dataset size.
+
+For each size N of ``--sizes`` (unique synthetic images at ``--size`` px, each in every one of
+10 folds as the course project's layout has them: N x 10 files; generated once and cached in the
+home, preset ``scale-<size>-<N>``), a fresh process runs, from a fresh workbench home:
+
+1. **scan**: ``glaucoma_core.data.index.scan_dataset`` over the N x 10 files (hashing, headers);
+2. **features**: every unique image decoded (``data.pipeline.load_images``) and its pooled
+   MobileNetV2 features computed into the feature cache (``training.feature_cache``), in chunks
+   of ``--chunk`` images so that memory holds one chunk of decoded images, not the dataset;
+3. **cv**: ``training.trainer.train_fold`` on each of the 10 folds, frozen backbone, head only,
+   features from the cache (as a cross-validation after the first fold).
+
+Each stage reports wall seconds, CPU seconds and its peak RSS (sampled from /proc every 20 ms).
+With two or more sizes, the growth exponent of each stage is the slope of log(time) against
+log(N) (least squares), and time and memory are projected to ``--project`` images (time by the
+power law; memory by a straight line through the measured peaks). The headline ratio compares
+with linear growth: (smallest size's total time x largest N / smallest N) / the largest size's
+total time (above 1 = better than linear); ``exponents`` holds the fitted slopes.
+
+    python benchmarks/scale_curve.py                              # 400 and 1707 images
+    python benchmarks/scale_curve.py --sizes 400 1707 10000 --json
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+try:
+    from benchmarks import _common as common
+    from benchmarks import _datasets, _memory
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    import _common as common
+    import _datasets
+    import _memory
+
+STAGES = ("scan", "features", "cv")
+
+
+def build_parser():
+    p = common.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[400, 1707], help="numbers of unique images")
+    p.add_argument("--size", type=int, default=224, help="image side in pixels (generated and model input)")
+    p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width multiplier")
+    p.add_argument("--weights", default=None,
+                   help="MobileNetV2 no-top weights file (default: ../shared/imagenet's alpha-0.35 file, else "
+                        "random weights)")
+    p.add_argument("--epochs", type=int, default=20, help="head epochs per fold (early stopping, patience 10)")
+    p.add_argument("--folds", type=int, default=10, help="folds of the CV stage (the first N)")
+    p.add_argument("--batch", type=int, default=32, help="batch size")
+    p.add_argument("--chunk", type=int, default=512, help="images decoded at once in the features stage")
+    p.add_argument("--project", type=int, default=100_000, help="project time and memory to this many images")
+    p.add_argument("--one", type=int, default=None, help=argparse_hidden())
+    return p
+
+
+def argparse_hidden():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+# ---- one size, in its own process --------------------------------------------------------------
+
+
+def _weights(args, workdir: Path) -> tuple[str, str]:
+    if args.weights:
+        return str(Path(args.weights).expanduser()), f"file {Path(args.weights).name}"
+    if abs(args.alpha - 0.35) < 1e-9 and args.size == 224 and common.MOBILENETV2_035.is_file():
+        return str(common.MOBILENETV2_035), f"ImageNet ({common.MOBILENETV2_035.name})"
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    model = keras.applications.MobileNetV2(include_top=False, weights=None, alpha=args.alpha,
+                                           input_shape=(args.size, args.size, 3))
+    path = workdir / "random.weights.h5"
+    model.save_weights(str(path))
+    keras.backend.clear_session()
+    return str(path), "RANDOM (no ImageNet file): AUCs near chance are expected"
+
+
+def _config(args, weights: str):
+    from glaucoma_core.config import TrainConfig
+
+    return TrainConfig(
+        backbone="mobilenetv2", backbone_options={"alpha": args.alpha}, input_size=args.size, weights=weights,
+        trainable="head", head_pooling="avg", head_dropout=0.2, head_dense_units=0, optimizer="adam",
+        learning_rate=1e-3, batch_size=args.batch, epochs=args.epochs, early_stopping=True,
+        early_stopping_patience=10, loss="categorical_crossentropy", feature_cache=True, seed=args.seed,
+        mixed_precision="off", xla="off",
+    )
+
+
+def _stage(name: str, results: dict):
+    """Context manager timing a stage and sampling its peak RSS into ``results[name]``."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def block():
+        with _memory.PeakRSS() as peak, common.Timer() as timer:
+            extra: dict = {}
+            yield extra
+        results[name] = {"seconds": round(timer.seconds, 2), "cpu_seconds": round(timer.cpu_seconds, 2),
+                         "peak_rss_mb": round(peak.peak_mb, 1), "rss_before_mb": round(peak.start_mb, 1), **extra}
+
+    return block()
+
+
+def run_one(args) -> dict:
+    """All three stages for ``args.one`` unique images; returns the per-stage figures."""
+    n = int(args.one)
+    root = _datasets.ensure_preset(f"scale-{args.size}-{n}", home=args.home, seed=0,
+                                   log=lambda m: common.log(args, m))
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from glaucoma_core.data.index import scan_dataset, usable
+    from glaucoma_core.data.pipeline import load_images
+    from glaucoma_core.networks.classifier import build_classifier, feature_extractor
+    from glaucoma_core.training.feature_cache import FeatureCache, feature_key
+    from glaucoma_core.training.trainer import train_fold
+
+    stages: dict = {}
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as work:
+        home = Path(work) / "home"
+        weights, note = _weights(args, Path(work))
+        config = _config(args, weights)
+        common.log(args, f"[{n}] scan ...")
+        with _stage("scan", stages) as extra:
+            index = scan_dataset(root, home=home)
+            extra["files"] = int(len(index))
+        rows = usable(index)
+        unique = rows.drop_duplicates("sha256").reset_index(drop=True)
+        common.log(args, f"[{n}] features of {len(unique)} unique images ...")
+        with _stage("features", stages) as extra:
+            model = build_classifier(config)
+            extractor = feature_extractor(model)
+            cache = FeatureCache(feature_key(config), home)
+            for start in range(0, len(unique), args.chunk):
+                part = load_images(unique.iloc[start : start + args.chunk], args.size, cache=None)
+                cache.features(extractor, part.frame["sha256"].astype(str).tolist(), part.images)
+            extra.update(unique_images=int(len(unique)), computed=cache.computed)
+        del model, extractor
+        folds = sorted(int(f) for f in rows["fold"].dropna().unique())[: args.folds]
+        common.log(args, f"[{n}] frozen CV over {len(folds)} folds ...")
+        aucs, fold_seconds, epochs_run = [], [], []
+        with _stage("cv", stages) as extra:
+            for fold in folds:
+                result = train_fold(config, index, fold, home=home)
+                test = result.predictions[result.predictions["split"] == "test"]
+                aucs.append(float(roc_auc_score(test["label"], test["probability"])))
+                fold_seconds.append(round(result.seconds, 2))
+                epochs_run.append(len(result.history))
+            extra.update(folds=len(folds), fold_seconds=fold_seconds, epochs_run=epochs_run,
+                         mean_test_auc=round(float(np.mean(aucs)), 4),
+                         features_reused=result.info.get("feature_cache", {}).get("reused"))
+    return {"images": n, "files": stages["scan"]["files"], "weights": note, "stages": stages}
+
+
+# ---- the curve ---------------------------------------------------------------------------------
+
+
+def fit_exponent(ns: list[int], values: list[float]) -> float | None:
+    """Slope of log(value) on log(n), least squares (None with fewer than two usable points)."""
+    points = [(math.log(n), math.log(v)) for n, v in zip(ns, values, strict=True) if v and v > 0]
+    if len(points) < 2:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    return round(sum((x - mx) * (y - my) for x, y in points) / sxx, 3)
+
+
+def project_power(ns: list[int], values: list[float], exponent: float | None, target: int) -> float | None:
+    """``values`` at the largest n, grown to ``target`` by n^exponent."""
+    if exponent is None:
+        return None
+    return round(values[-1] * (target / ns[-1]) ** exponent, 1)
+
+
+def project_line(ns: list[int], values: list[float], target: int) -> float | None:
+    """A straight line through (n, value) (least squares) evaluated at ``target``."""
+    if len(ns) < 2:
+        return None
+    mx, my = sum(ns) / len(ns), sum(values) / len(values)
+    sxx = sum((x - mx) ** 2 for x in ns)
+    slope = sum((x - mx) * (y - my) for x, y in zip(ns, values, strict=True)) / sxx if sxx else 0.0
+    return round(my + slope * (target - mx), 1)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.one is not None:
+        print(json.dumps(run_one(args)))
+        return 0
+    sizes = sorted(set(args.sizes))
+    if min(sizes) < 20 or args.epochs < 1 or args.chunk < 1:
+        raise SystemExit("--sizes must be >= 20 images, --epochs and --chunk >= 1")
+    points = []
+    for n in sizes:
+        command = [sys.executable, str(Path(__file__).resolve()), "--one", str(n), "--size", str(args.size),
+                   "--alpha", str(args.alpha), "--epochs", str(args.epochs), "--folds", str(args.folds),
+                   "--batch", str(args.batch), "--chunk", str(args.chunk), "--seed", str(args.seed)]
+        if args.home:
+            command += ["--home", args.home]
+        if args.weights:
+            command += ["--weights", args.weights]
+        common.log(args, f"size {n}: a fresh process ...")
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"the run at {n} images failed (exit {done.returncode})")
+        points.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        common.log(args, f"size {n}: " + json.dumps(points[-1]))  # each point as soon as it is measured
+    ns = [p["images"] for p in points]
+    curve = {}
+    for stage in STAGES:
+        seconds = [p["stages"][stage]["seconds"] for p in points]
+        rss = [p["stages"][stage]["peak_rss_mb"] for p in points]
+        exponent = fit_exponent(ns, seconds)
+        curve[stage] = {"seconds": seconds, "peak_rss_mb": rss, "exponent": exponent,
+                        f"projected_seconds_{args.project}": project_power(ns, seconds, exponent, args.project),
+                        f"projected_peak_rss_mb_{args.project}": project_line(ns, rss, args.project)}
+    totals = [sum(p["stages"][s]["seconds"] for s in STAGES) for p in points]
+    total_exponent = fit_exponent(ns, totals)
+    result = {
+        "benchmark": "scale_curve",
+        "baseline": "linear growth from the smallest size (total time x N / N_smallest)",
+        "ratio": common.ratio(totals[0] * ns[-1] / ns[0], totals[-1]) if len(ns) > 1 else 1.0,
+        "ratios": {f"{s}_vs_linear": common.ratio(curve[s]["seconds"][0] * ns[-1] / ns[0], curve[s]["seconds"][-1])
+                   for s in STAGES},
+        "exponents": {**{s: curve[s]["exponent"] for s in STAGES}, "total": total_exponent},
+        "sizes": ns,
+        "points": points,
+        "curve": curve,
+        "total_seconds": [round(t, 1) for t in totals],
+        f"projected_total_seconds_{args.project}": project_power(ns, totals, total_exponent, args.project),
+        "settings": {"size": args.size, "alpha": args.alpha, "epochs": args.epochs, "folds": args.folds,
+                     "batch": args.batch, "chunk": args.chunk, "seed": args.seed},
+        "machine": common.machine(),
+    }
+    lines = [f"Scale curve at {args.size} px, MobileNetV2 alpha {args.alpha}, {args.folds} folds, "
+             f"<= {args.epochs} head epochs; weights: {points[0]['weights']}"]
+    for p in points:
+        s = p["stages"]
+        lines.append(f"  {p['images']:>6} images ({p['files']} files): " + "; ".join(
+            f"{k} {s[k]['seconds']} s, peak {s[k]['peak_rss_mb']:.0f} MB" for k in STAGES))
+    for stage in STAGES:
+        c = curve[stage]
+        lines.append(f"  {stage}: exponent {c['exponent']}; at {args.project} images ~"
+                     f"{c[f'projected_seconds_{args.project}']} s, peak ~{c[f'projected_peak_rss_mb_{args.project}']} MB")
+    lines.append(f"  total exponent {total_exponent}; at {args.project} images ~"
+                 f"{result[f'projected_total_seconds_{args.project}']} s")
+    lines.append(f"  load average: {result['machine'].get('load_average')}")
+    common.emit(result, args.json, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
