@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._components import bench as workbench
-from app_pages._components import pickers, scope
+from app_pages._components import pickers, preparation_view, scope
 from app_pages._components.loaders import dataset_index
 from app_pages._components.sidebar import get_context
 from app_pages._components.text import md_escape
@@ -165,7 +165,6 @@ if len(models) > 1:
                f"{len(models)} fold models.")
 
 # ---- fundus preparation (issue 16): the detected field and disc and the input the model saw ----
-from app_pages._components import preparation_view  # noqa: E402
 
 with st.expander("Fundus preparation: detected field and disc, the prepared input", expanded=False):
     preparation_view.classify_section(

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._components import dataset_charts as charts
+from app_pages._components import preparation_view
 from app_pages._components.fold_maker import make_folds_form
 from app_pages._components.loaders import cached_image_statistics, dataset_index, full_image, thumbnail
 from app_pages._components.sidebar import get_context
@@ -285,3 +286,8 @@ with tab_problems:
                                     "sha256": st.column_config.TextColumn("SHA-256", width="small")})
     else:
         st.success("No image is shared between the train, valid and test splits of a fold.")
+
+# ---- fundus preparation (issue 16): detected field and disc, prepared crops ------------------
+
+with st.expander("Fundus preparation: field of view, optic disc and crop on a sample of images"):
+    preparation_view.dataset_section(good)
