@@ -70,7 +70,7 @@ def test_store_reads_and_the_workbench_viewer_do_not_write(busy_home):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", ["cross_validation.py", "train.py"])
+@pytest.mark.parametrize("page", ["cross_validation.py", "train.py", "runs.py", "compare.py", "false_negatives.py"])
 def test_polling_pages_do_not_write(busy_home, page, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
