@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = ("input_pipeline", "cv_frozen", "predict_latency", "store_under_load")
+SCRIPTS = ("input_pipeline", "cv_frozen", "predict_latency", "store_under_load", "scale_curve", "gpu_protocol")
 
 
 def run_script(name: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -66,7 +66,10 @@ def test_input_pipeline_delivers_the_same_images(tiny_data):
     data = parse(run_script("input_pipeline", "--data", str(tiny_data), "--split", "test", "--size", "32",
                             "--batch", "4", "--epochs", "2", "--json"))
     assert data["images"] == 20
-    assert {"cold", "warm"} <= set(data["ratios"])
+    assert {"cold", "warm", "cold_vs_decode_limit"} <= set(data["ratios"])
+    limit = data["decode_limit"]
+    assert limit["files"] == 20 and all(v > 0 for v in limit["images_per_second"].values())
+    assert limit["fastest"] in limit["images_per_second"]
 
 
 @pytest.mark.slow
@@ -84,3 +87,25 @@ def test_predict_latency_agrees_with_the_baseline(tiny_data):
     data = parse(run_script("predict_latency", "--image", str(image), "--alpha", "0.35", "--size", "32",
                             "--calls", "2", "--warmup", "1", "--gradcam-calls", "1", "--batch", "2", "--json"))
     assert data["ours_ms"]["n"] == 2 and data["model_load_seconds"] > 0
+
+
+@pytest.mark.slow
+def test_scale_curve_fits_an_exponent_per_stage(tmp_path):
+    data = parse(run_script("scale_curve", "--home", str(tmp_path / "home"), "--sizes", "20", "30", "--size", "32",
+                            "--epochs", "1", "--folds", "1", "--batch", "4", "--chunk", "7", "--json"))
+    assert data["sizes"] == [20, 30]
+    for point in data["points"]:
+        assert point["files"] == 10 * point["images"]  # each image in all 10 folds
+        assert point["stages"]["features"]["computed"] == point["images"]
+        assert all(point["stages"][s]["peak_rss_mb"] > 0 for s in ("scan", "features", "cv"))
+    assert all(data["curve"][s]["exponent"] is not None for s in ("scan", "features", "cv"))
+
+
+@pytest.mark.slow
+def test_gpu_protocol_runs_the_paper_presets_on_cpu(tiny_data):
+    data = parse(run_script("gpu_protocol", "--data", str(tiny_data), "--backbones", "vgg16", "resnet50",
+                            "--folds", "1", "--epochs", "1", "--size", "32", "--batch", "4",
+                            "--weights-dir", str(tiny_data / "no-weights-here"), "--json"))
+    assert [b["backbone"] for b in data["backbones"]] == ["vgg16", "resnet50"]
+    assert all(b["weights"] == "none" and b["images_per_second"] > 0 for b in data["backbones"])
+    assert data["gpu"] is False and data["backbones"][0]["gpu_memory_peak_mb"] is None
