@@ -27,7 +27,8 @@ def register(subparsers) -> None:
                                    "params, CV summary as metrics) and a nested run per fold (epoch curves, final "
                                    "metrics, ROC, confusion matrix, predictions, model). Exporting again updates the "
                                    "same runs. Needs the mlflow extra: pip install 'glaucoma-workbench[mlflow]'.")
-    m.add_argument("target", metavar="EXPERIMENT|RUN", help="exp:3, the experiment's name, or a run (run:5)")
+    m.add_argument("target", metavar="EXPERIMENT|STUDY|RUN",
+                   help="exp:3, the experiment's name, a study (study:2: every trial), or a run (run:5)")
     m.add_argument("--tracking-uri", required=True, metavar="URI",
                    help="MLflow tracking URI, e.g. sqlite:///mlflow.db (a local file) or http://host:5000")
     m.add_argument("--mlflow-experiment", default=None, metavar="NAME",
@@ -85,6 +86,8 @@ def cmd_mlflow(args) -> int:
     from glaucoma_core.export.source import resolve_source
 
     store = open_store(args)
+    if args.target.strip().lower().startswith("study:"):
+        return _export_study(args, store)
     source = resolve_source(store, args.target)
     result = export_to_mlflow(store, source, args.tracking_uri,
                               experiment_name=args.mlflow_experiment or DEFAULT_EXPERIMENT,
@@ -98,6 +101,22 @@ def cmd_mlflow(args) -> int:
     if result["deleted"]:
         lines.append(f"  deleted {len(result['deleted'])} fold run(s) of superseded workbench runs")
     return _print(args, {"reference": source.reference, **result}, "\n".join(lines))
+
+
+def _export_study(args, store) -> int:
+    from glaucoma_core.export.mlflow_export import export_study_to_mlflow
+
+    result = export_study_to_mlflow(store, args.target, args.tracking_uri, experiment_name=args.mlflow_experiment,
+                                    rule=threshold_rule(args), n_resamples=args.bootstrap,
+                                    log_models=not args.no_models)
+    lines = [f"{result['study']} -> MLflow experiment {result['experiment_name']!r}: {len(result['trials'])} "
+             f"trial(s) exported (selected on validation: trial {result['selected']})"]
+    for trial in result["trials"]:
+        lines.append(f"  trial {trial['trial']} ({trial['experiment']}): parent run {trial['parent_run_id']} "
+                     f"{'created' if trial['created'] else 'updated'}")
+    for trial in result["skipped"]:
+        lines.append(f"  trial {trial['trial']}: skipped ({trial['reason']})")
+    return _print(args, result, "\n".join(lines))
 
 
 def cmd_tensorboard(args) -> int:

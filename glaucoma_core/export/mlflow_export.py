@@ -324,3 +324,46 @@ def _quote(text: str) -> str:
 
 
 __all__ = ["DEFAULT_EXPERIMENT", "KEY_TAG", "MlflowMissing", "export_to_mlflow", "flatten"]
+
+
+def export_study_to_mlflow(store, reference: str, tracking_uri: str, *, experiment_name: str | None = None,
+                           rule=None, n_resamples: int = 1000, log_models: bool = True) -> dict:
+    """Export every trial of a study to MLflow: each trial (a cross-validation experiment) as
+    its own parent run with nested fold runs (see :func:`export_to_mlflow`), all in one MLflow
+    experiment named after the study, tagged with the study, the trial, its parameters and
+    whether the study's rule selected it (on validation). Trials without a finished fold are
+    skipped and listed. Idempotent, as each trial's export is.
+
+    Returns {study, experiment_name, selected, trials: [{trial, experiment, parent_run_id,
+    created}], skipped: [{trial, experiment, reason}]}.
+    """
+    from glaucoma_core.errors import UserError
+    from glaucoma_core.export.source import resolve_source
+
+    workbench = workbench_of(store)
+    report = workbench.study_report(reference)
+    study = str(report["study"])
+    name = experiment_name or f"{DEFAULT_EXPERIMENT}/{study.replace(':', '-')}"
+    client = _client(tracking_uri)
+    exported, skipped = [], []
+    for trial in report["trials"]:
+        if not trial.get("experiment"):
+            skipped.append({"trial": trial["id"], "experiment": None, "reason": "no experiment yet"})
+            continue
+        try:
+            source = resolve_source(store, trial["experiment"])
+        except UserError as exc:  # pruned before any fold finished, or still queued
+            skipped.append({"trial": trial["id"], "experiment": trial["experiment"], "reason": str(exc)})
+            continue
+        result = export_to_mlflow(store, source, tracking_uri, experiment_name=name, rule=rule,
+                                  n_resamples=n_resamples, log_models=log_models)
+        tags = {"workbench.study": study, "workbench.trial": str(trial["id"]),
+                "workbench.trial_status": str(trial.get("status")),
+                "workbench.selected": str(trial["id"] == report.get("selected")).lower(),
+                **{f"trial.{key}": str(value) for key, value in (trial.get("params") or {}).items()}}
+        for key, value in tags.items():
+            client.set_tag(result["parent_run_id"], key, value)
+        exported.append({"trial": trial["id"], "experiment": trial["experiment"],
+                         "parent_run_id": result["parent_run_id"], "created": result["created"]})
+    return {"study": study, "experiment_name": name, "selected": report.get("selected"), "trials": exported,
+            "skipped": skipped}
