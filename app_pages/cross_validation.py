@@ -7,6 +7,7 @@ import streamlit as st
 
 from app_pages._components import bench as workbench
 from app_pages._components import form_memory, pickers, scope
+from app_pages._components.baseline_view import baseline_section
 from app_pages._components.config_form import preset_and_form
 from app_pages._components.live import ACTIVE, POLL_SECONDS, format_seconds, progress_numbers, shown_status
 from app_pages._components.loaders import dataset_index
@@ -215,6 +216,9 @@ built = st.session_state.get("cv_report_html")
 if built and built[0] == exp_id and built[1] == rule.to_dict():
     d3.download_button("Download the report (HTML)", built[2], file_name=f"experiment_{exp_id}_report.html",
                        mime="text/html", icon=":material/download:", key="cv_report_download")
+
+with st.expander("Metadata baseline: does the model beat image size and colour alone?"):
+    baseline_section(bench, exp_id, key="cv_baseline")
 
 # ---- several experiments ----------------------------------------------------------------
 st.subheader("Experiments side by side")

@@ -13,6 +13,7 @@ import streamlit as st
 
 from app_pages._components import bench as workbench
 from app_pages._components import pickers
+from app_pages._components.baseline_view import baseline_section
 from app_pages._components.loaders import thumbnail
 from app_pages._components.modeling import gradcam_overlays
 from app_pages._components.sidebar import get_context
@@ -123,18 +124,6 @@ else:
 
 # ---- metadata baseline --------------------------------------------------------------------
 st.subheader("Metadata baseline")
-st.caption("What image size, file size and global colour alone reach on the experiment's own folds.")
 base_id = pickers.pick_experiment(experiments, key="ext_baseline_experiment")
-if base_id is not None and st.button("Compute the metadata baseline", key="ext_baseline"):
-    try:
-        base = bench.metadata_baseline(experiment_ref(base_id))
-        b1, b2 = st.columns(2)
-        b1.metric("Metadata baseline AUC", f"{base['auc']:.3f}")
-        b2.metric("Experiment AUC", f"{base['experiment_auc']:.3f}", delta=f"{base['margin']:+.3f}")
-        if base["warning"]:
-            st.warning(base["warning"])
-        else:
-            st.success("The experiment clearly beats what metadata alone reach.")
-        st.dataframe(base["single"][["name", "auc", "flagged"]], hide_index=True, width="stretch")
-    except UserError as exc:
-        st.error(str(exc))
+if base_id is not None:
+    baseline_section(bench, base_id, key="ext_baseline")
