@@ -94,6 +94,7 @@ def cmd_compare(args) -> int:
 def cmd_gradcam(args) -> int:
     from PIL import Image
 
+    from glaucoma_core.data.images import ImageProblem, load_rgb
     from glaucoma_core.workbench import parse_reference
 
     ref = parse_reference(args.run)
@@ -106,6 +107,11 @@ def cmd_gradcam(args) -> int:
         raise UserError(f"{out.parent}: folder does not exist")
     if not 0.0 <= args.alpha <= 1.0:
         raise UserError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    try:  # the file is named before the store is opened: the user's first mistake is reported first
+        inspect = load_rgb(args.image)
+        inspect.close()
+    except ImageProblem as exc:
+        raise UserError(f"{args.image}: {getattr(exc, 'reason', exc)}") from None
     result = workbench(args).gradcam(int(ref.key), args.image, alpha=args.alpha, target=args.target)
     _write_png_atomic(result["overlay"], out, Image)
     summary = {"run": str(ref), "image": str(args.image), "out": str(out), "probability": result["probability"],

@@ -146,6 +146,9 @@ def test_classify_page_names_the_broken_fold_model_and_uses_the_others(store_wit
     monkeypatch.delenv("GLAUCOMA_DATA_ROOT", raising=False)
     at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=120)
     at.run()
+    # the pages list the runs of the active dataset: choose the experiment's own folder
+    at.radio(key="sidebar_dataset_choice").set_value("A folder").run()
+    at.text_input(key="sidebar_dataset_folder").set_value(store.run(bad)["data_root"]).run()
     at.switch_page("app_pages/classify.py").run()
     assert not at.exception, [e.value for e in at.exception]
     at.radio(key="classify_source").set_value(at.radio(key="classify_source").options[1]).run()
