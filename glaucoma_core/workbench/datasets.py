@@ -127,11 +127,14 @@ def check_training_classes(index: pd.DataFrame, folds: Iterable[int | None]) -> 
                             "classes (glaucoma and normal) to learn from")
 
 
-def checked_config(config, index: pd.DataFrame | None, folds: Iterable[int | None]) -> dict:
+def checked_config(config, index: pd.DataFrame | None, folds: Iterable[int | None], *,
+                   check_weights_file: bool = True) -> dict:
     """``config`` (a TrainConfig or its dict) validated against the folds it will train on.
 
     Raises ConfigError for a bad setting (the batch larger than the smallest fold's training
     set among them) and UserError for a fold that cannot train (one class only).
+    ``check_weights_file``: also build the backbone to refuse a weights file of another network
+    (imports TensorFlow; off for a first check before the dataset is scanned).
     """
     from glaucoma_core.config import TrainConfig
 
@@ -141,7 +144,7 @@ def checked_config(config, index: pd.DataFrame | None, folds: Iterable[int | Non
             raise ConfigError("config", "must be a mapping of settings")
         config = TrainConfig.from_dict(dict(config))
     n_train = smallest_training_set(index, folds) if index is not None else None
-    config.validate(n_train_images=n_train)
+    config.validate(n_train_images=n_train, check_weights_file=check_weights_file)
     if index is not None:
         check_training_classes(index, folds)
     return config.to_dict()

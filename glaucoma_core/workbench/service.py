@@ -89,7 +89,8 @@ class Workbench:
         run id at once (the config is checked before anything is recorded)."""
         from glaucoma_core.training import jobs
 
-        config = datasets.checked_config(config, None, [])  # a bad setting is named before any scan
+        # a bad setting is named before any scan; the weights file is opened once, in the full check
+        config = datasets.checked_config(config, None, [], check_weights_file=False)
         dataset = self.dataset(data)
         run_id = self.record_run(config, dataset, fold)
         jobs.launch(self.store, ["train", "--data", str(dataset.root), "--run-id", str(run_id)], [run_id],
@@ -129,7 +130,8 @@ class Workbench:
         """Record an experiment and train its folds in a detached process; returns its id at once."""
         from glaucoma_core.training import jobs
 
-        config = datasets.checked_config(config, None, [])  # a bad setting is named before any scan
+        # a bad setting is named before any scan; the weights file is opened once, in the full check
+        config = datasets.checked_config(config, None, [], check_weights_file=False)
         experiment_id = self.create_experiment(config, self.dataset(data), folds, name)
         command = ["cv", "--resume", experiment_ref(experiment_id), "--executor", executor]
         if address:
