@@ -68,16 +68,7 @@ def run_table(runs: pd.DataFrame, notes: pd.DataFrame, *, data_root=None, archiv
     Returns RUN_COLUMNS plus ``data_root`` and one ``config.<field>`` column per field that
     differs among the rows kept.
     """
-    frame = runs.merge(notes, on="id", how="left") if len(runs) else runs.assign(name=None, tags=None, notes="",
-                                                                                   archived=False)
-    frame["archived"] = frame["archived"].fillna(False).astype(bool)
-    frame["tags"] = frame["tags"].map(lambda t: t if isinstance(t, list) else [])
-    frame["notes"] = frame["notes"].fillna("")
-    if data_root is not None:
-        frame = frame[[same_dataset(r, data_root) for r in frame["data_root"]]]
-    if not archived:
-        frame = frame[~frame["archived"]]
-    frame = frame.copy()
+    frame = _annotated(runs, notes, data_root, archived, name=None)
     frame["dataset"] = frame["data_root"].map(_dataset_name)
     frame["preset"] = frame["config"].map(nearest_preset)
     frame["epochs"] = frame["epochs_done"]
@@ -94,16 +85,7 @@ def experiment_table(experiments: pd.DataFrame, runs: pd.DataFrame, notes: pd.Da
     """The experiments (``RunStore.experiments``) with their runs' duration and mean AUCs and
     their annotations; filtered as :func:`run_table`."""
     notes = notes.drop(columns=["name"], errors="ignore")
-    frame = experiments.merge(notes, on="id", how="left") if len(experiments) else experiments.assign(
-        tags=None, notes="", archived=False)
-    frame["archived"] = frame["archived"].fillna(False).astype(bool)
-    frame["tags"] = frame["tags"].map(lambda t: t if isinstance(t, list) else [])
-    frame["notes"] = frame["notes"].fillna("")
-    if data_root is not None:
-        frame = frame[[same_dataset(r, data_root) for r in frame["data_root"]]]
-    if not archived:
-        frame = frame[~frame["archived"]]
-    frame = frame.copy()
+    frame = _annotated(experiments, notes, data_root, archived)
     by_experiment = runs[runs["experiment_id"].notna()].groupby("experiment_id")
     started = by_experiment["started_at"].min()
     ended = by_experiment["finished_at"].max()
@@ -127,3 +109,19 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def _annotated(rows: pd.DataFrame, notes: pd.DataFrame, data_root, archived: bool, **empty) -> pd.DataFrame:
+    """``rows`` (runs or experiments) joined with their annotations (tags as lists, notes as
+    text), kept to ``data_root``'s dataset and, unless ``archived``, to the unarchived ones.
+    ``empty``: extra annotation columns to add when there are no rows (e.g. ``name=None``)."""
+    frame = rows.merge(notes, on="id", how="left") if len(rows) else rows.assign(**empty, tags=None, notes="",
+                                                                                   archived=False)
+    frame["archived"] = frame["archived"].fillna(False).astype(bool)
+    frame["tags"] = frame["tags"].map(lambda t: t if isinstance(t, list) else [])
+    frame["notes"] = frame["notes"].fillna("")
+    if data_root is not None:
+        frame = frame[[same_dataset(r, data_root) for r in frame["data_root"]]]
+    if not archived:
+        frame = frame[~frame["archived"]]
+    return frame.copy()

@@ -9,8 +9,6 @@ SIGALRM guard turns a hang into a failure instead of a stuck CI job.
 
 from __future__ import annotations
 
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,28 +16,13 @@ import pytest
 from PIL import Image
 
 from glaucoma_core.data.index import scan_dataset
+from tests.faults.deadline import deadline
 from tests.faults.hostile_corpus import EXPECTED_BAD, EXPECTED_GOOD, write_hostile_corpus
 from tests.training.fakes import tiny_config
 
 pytestmark = pytest.mark.slow
 
 TIME_LIMIT_S = 240  # the fold trains in a few seconds; this only catches a hang
-
-
-@contextmanager
-def time_limit(seconds: int, what: str):
-    """Fail (instead of hanging CI) when the block runs longer than ``seconds``."""
-
-    def _expired(signum, frame):
-        raise TimeoutError(f"{what} did not finish within {seconds} s (hang?)")
-
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _good_images(folder: Path, prefix: str, n: int, seed: int) -> None:
@@ -78,7 +61,7 @@ def test_tiny_fold_trains_on_good_images_and_skips_bad_ones(hostile_fold):
 
     reporter = RecordingReporter()
     config = tiny_config(epochs=1, batch_size=4)
-    with time_limit(TIME_LIMIT_S, "training a tiny fold on the hostile corpus"):
+    with deadline(TIME_LIMIT_S, "training a tiny fold on the hostile corpus"):
         result = train_fold(config, index, 1, reporter=reporter)
 
     n_good_train = len(EXPECTED_GOOD) + 2 * 4 - 1  # corpus + extras, minus the late casualty
