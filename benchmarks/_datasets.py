@@ -68,6 +68,16 @@ def preset_folder(p: SizePreset, home=None, seed: int = 0) -> Path:
     return paths.cache_dir(home) / "bench-data" / f"{p.name}-n{p.n_images}-k{p.k}-s{seed}"
 
 
+#: Presets of at least this many images are rendered in worker processes (spawned: the scripts
+#: that call ensure_preset have the ``__main__`` guard), one per CPU.
+PROCESS_MIN_IMAGES = 200
+
+
+def _processes(p: SizePreset) -> int:
+    cpus = os.cpu_count() or 1
+    return cpus if cpus > 1 and (p.n_images >= PROCESS_MIN_IMAGES or p.style == "full-field") else 0
+
+
 def ensure_preset(name: str, home=None, seed: int = 0, log=None) -> Path:
     """The dataset folder of preset ``name``, generated on first use (fold layout)."""
     from glaucoma_core.data.demo import PARAMETERS_FILE, generate_demo_dataset
@@ -84,7 +94,8 @@ def ensure_preset(name: str, home=None, seed: int = 0, log=None) -> Path:
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         built = generate_demo_dataset(work / "data", n_images=p.n_images, seed=seed, k=p.k,
-                                      image_size=p.image_size, home=home, style=p.style)
+                                      image_size=p.image_size, home=home, style=p.style,
+                                      processes=_processes(p))
         try:
             os.replace(built, target)
         except OSError:

@@ -387,3 +387,25 @@ def test_demo_data_command_has_a_style_option(tmp_path, capsys):
                  "--json"]) == 0
     table = pd.read_csv(out / demo.PARAMETERS_FILE)
     assert set(table["style"]) == {"disc-crop"} and table["width"].nunique() > 1
+
+
+def test_fold_copies_are_hard_links_of_one_file(small_dataset):
+    """Each image is written once: its k fold copies share one inode (N x k files, N files' bytes)."""
+    table = pd.read_csv(small_dataset / demo.PARAMETERS_FILE)
+    name = table["file"].iloc[0]
+    copies = sorted(small_dataset.glob(f"fold_*/*/*/{name}"))
+    assert len(copies) == SMALL["k"]
+    inodes = {(p.stat().st_dev, p.stat().st_ino) for p in copies}
+    assert len(inodes) == 1 and copies[0].stat().st_nlink == SMALL["k"]
+
+
+@pytest.mark.slow  # spawns two worker processes: a few seconds
+def test_worker_processes_write_the_same_files_as_threads(small_dataset, tmp_path):
+    again = demo.generate_demo_dataset(tmp_path / "procs", seed=0, processes=2, **SMALL)
+    assert _files(again) == _files(small_dataset)
+    params, layouts = zip(*fundus_synth.sample_full_field(10, seed=4), strict=True)
+    by_threads = demo.render_demo_images(list(params), tmp_path / "ff_t", 48, threads=2,
+                                         layouts=list(layouts), style="disc-crop")
+    by_procs = demo.render_demo_images(list(params), tmp_path / "ff_p", 48, processes=2,
+                                       layouts=list(layouts), style="disc-crop")
+    pd.testing.assert_frame_equal(by_threads, by_procs)
