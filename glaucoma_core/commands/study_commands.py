@@ -4,7 +4,10 @@ A study is recorded with ``create`` (a ready-made study with ``--preset``, chang
 on its base configuration and by the options below), trained with ``run`` (``run --preset``
 creates and runs in one go) or continued after an interruption with ``resume``; ``show`` prints
 the leaderboard, the choice and its estimate (``--json``: the same document ``run`` prints).
-Studies are named ``study:N`` (or by name) in every study command.
+Studies are named ``study:N`` (or by name) in every study command. ``run`` and ``resume`` train
+the folds in this process (``--executor local``, the default) or as Ray tasks (``--executor ray
+[--address HOST:PORT]``, ``--parallel-trials N`` trials at once); the choice is remembered, so a
+plain ``resume`` continues where the study ran.
 Exit codes: 0 done, 2 bad input, 3 stopped before the budget was spent.
 """
 
@@ -40,6 +43,10 @@ def register(subparsers) -> None:
         q.add_argument("--trials", type=positive_int, help="how many configurations to try")
         q.add_argument("--sampler", choices=("tpe", "random", "grid"), help="how configurations are proposed")
         q.add_argument("--pruner", choices=("median", "none"), help="stop trials early across folds")
+        q.add_argument("--prune-warmup-folds", type=positive_int, metavar="K",
+                       help="no trial is pruned before K folds (default: half its folds, rounded up)")
+        q.add_argument("--prune-min-trials", type=positive_int, metavar="N",
+                       help="nothing is pruned before N trials completed (default 3)")
         q.add_argument("--metric", choices=("auc", "sens_at_spec95", "sens_at_spec85", "average_precision"),
                        help="selection metric (mean over folds, validation images only)")
         q.add_argument("--seed", type=int, help="sampler seed")
@@ -50,6 +57,14 @@ def register(subparsers) -> None:
                        help="report the nested cross-validation estimate of the whole procedure")
         q.add_argument("--json", action="store_true", help="print the result as JSON")
 
+    def executor_options(q) -> None:
+        q.add_argument("--executor", choices=("local", "ray"),
+                       help="where folds are trained: local (this process, one at a time) or ray "
+                            "(default: the study's last, else local)")
+        q.add_argument("--address", help="Ray cluster address (ray.init(address=...)); default: a local Ray")
+        q.add_argument("--parallel-trials", type=positive_int, metavar="N",
+                       help="on Ray, trials in flight at once (default 4)")
+
     q = sub.add_parser("create", help="record a study (train it with `study resume STUDY`)")
     definition_options(q)
     q.set_defaults(func=cmd_create)
@@ -57,6 +72,7 @@ def register(subparsers) -> None:
     q = sub.add_parser("run", help="run a study: --preset creates one and runs it; STUDY runs a recorded one")
     q.add_argument("study", nargs="?", metavar="STUDY", help="a recorded study (study:N or its name)")
     definition_options(q)
+    executor_options(q)
     q.set_defaults(func=cmd_run)
     for action in q._actions:  # --preset is needed only without STUDY
         if action.dest == "preset":
@@ -65,6 +81,7 @@ def register(subparsers) -> None:
     q = sub.add_parser("resume", help="continue an interrupted study (finished trials and folds are kept)")
     q.add_argument("study", metavar="STUDY", help="study:N or its name")
     q.add_argument("--json", action="store_true", help="print the report as JSON")
+    executor_options(q)
     q.set_defaults(func=cmd_resume)
 
     q = sub.add_parser("show", help="a study's leaderboard, choice and estimate")
@@ -101,7 +118,8 @@ def definition_from_args(args):
             raise UserError(f"--space is not valid JSON: {exc}") from None
     return study_from_preset(
         args.preset, overrides=overrides, space=space, folds=_parse_folds(args.folds), n_trials=args.trials,
-        sampler=args.sampler, pruner=args.pruner, metric=args.metric, seed=args.seed,
+        sampler=args.sampler, pruner=args.pruner, prune_warmup_folds=args.prune_warmup_folds,
+        prune_min_trials=args.prune_min_trials, metric=args.metric, seed=args.seed,
         screen_folds=args.screen_folds, top=args.top, nested=True if args.nested else None, data_root=args.data)
 
 
@@ -133,7 +151,11 @@ def cmd_resume(args) -> int:
 
 
 def _run(args, bench, reference) -> int:
-    report = bench.run_study(reference, echo=echo_for(args))
+    if args.address and args.executor == "local":
+        raise UserError("--address is for --executor ray")
+    executor = args.executor or ("ray" if args.address else None)
+    report = bench.run_study(reference, executor=executor, address=args.address,
+                             parallel_trials=args.parallel_trials, echo=echo_for(args))
     _print(args, report, study_text(report))
     return 0 if report["status"] == "finished" else EXIT_UNFINISHED
 

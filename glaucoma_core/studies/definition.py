@@ -29,7 +29,12 @@ class StudyDefinition:
         n_trials: how many configurations to try (the grid's size at most for ``grid``).
         sampler: ``tpe`` (Optuna's Bayesian sampler), ``random`` or ``grid``.
         pruner: ``median`` (stop a trial after a fold when its running mean validation score is
-            below the median of the earlier trials at that fold; Optuna's MedianPruner) or ``none``.
+            below the median of the completed trials' running means over the same folds; see
+            :mod:`glaucoma_core.studies.pruning`) or ``none``.
+        prune_warmup_folds: no trial is pruned before it has this many folds (None: half of
+            the folds a trial is first run on, rounded up: 2 of 3, 5 of 10).
+        prune_min_trials: nothing is pruned while fewer than this many trials have completed
+            (default 3).
         seed: the sampler's seed.
         folds: the folds every trial is cross-validated on (None: all folds of the dataset).
         screen_folds: when set, trials are first run on this many folds only, then the ``top``
@@ -48,6 +53,8 @@ class StudyDefinition:
     n_trials: int = 10
     sampler: str = "tpe"
     pruner: str = "median"
+    prune_warmup_folds: int | None = None
+    prune_min_trials: int = 3
     seed: int = 0
     folds: list[int] | None = None
     screen_folds: int | None = None
@@ -73,6 +80,11 @@ class StudyDefinition:
             raise UserError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if self.pruner not in PRUNERS:
             raise UserError(f"unknown pruner {self.pruner!r}; choose one of {', '.join(PRUNERS)}")
+        if self.prune_warmup_folds is not None and (
+                not isinstance(self.prune_warmup_folds, int) or self.prune_warmup_folds < 1):
+            raise UserError(f"prune warm-up folds must be a whole number of at least 1, got {self.prune_warmup_folds}")
+        if not isinstance(self.prune_min_trials, int) or self.prune_min_trials < 1:
+            raise UserError(f"prune min trials must be a whole number of at least 1, got {self.prune_min_trials}")
         if self.sampler == "grid":
             space.grid()  # names a range
         if not isinstance(self.n_trials, int) or not 1 <= self.n_trials <= MAX_TRIALS:
@@ -90,6 +102,19 @@ class StudyDefinition:
     @property
     def search_space(self) -> SearchSpace:
         return SearchSpace(self.space)
+
+    def first_folds(self) -> list[int]:
+        """The folds every trial runs first (the screening folds, else all of them)."""
+        folds = list(self.folds or [])
+        return folds[: self.screen_folds] if self.screen_folds else folds
+
+    def warmup_folds(self) -> int:
+        """Folds a trial runs before it may be pruned (the setting, else half of its first folds)."""
+        from glaucoma_core.studies.pruning import default_warmup_folds
+
+        if self.prune_warmup_folds is not None:
+            return int(self.prune_warmup_folds)
+        return default_warmup_folds(len(self.first_folds()) or 1)
 
     @property
     def rule(self) -> SelectionRule:

@@ -60,8 +60,9 @@ def study_from_preset(name: str, *, overrides: dict | None = None, **changes) ->
         name: a key of :data:`STUDY_PRESETS`.
         overrides: configuration settings applied to the base (``--set weights=/path/...``),
             as ``TrainConfig.with_overrides`` reads them.
-        changes: definition fields to replace (n_trials, folds, sampler, pruner, seed, metric,
-            screen_folds, top, nested, data_root, space); None leaves the preset's value.
+        changes: definition fields to replace (n_trials, folds, sampler, pruner, prune_warmup_folds,
+            prune_min_trials, seed, metric, screen_folds, top, nested, data_root, space); None
+            leaves the preset's value.
     """
     from glaucoma_core.config import get_preset
     from glaucoma_core.errors import ConfigError

@@ -28,6 +28,7 @@ that have no finished run (a fold is never trained twice), then continues with n
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -138,11 +139,15 @@ def make_sampler(definition: StudyDefinition, n_existing: int):
 
 
 def make_pruner(definition: StudyDefinition):
+    """The pruner of the definition: running means over the same folds against the completed
+    trials' median, after the warm-up folds and once enough trials completed (see
+    :mod:`glaucoma_core.studies.pruning`); Optuna's NopPruner for ``none``."""
     import optuna
 
+    from glaucoma_core.studies.pruning import FoldMeanPruner
+
     if definition.pruner == "median":
-        # Compare from the first fold on, once two trials have finished.
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        return FoldMeanPruner(warmup_folds=definition.warmup_folds(), min_trials=definition.prune_min_trials)
     return optuna.pruners.NopPruner()
 
 
@@ -155,17 +160,30 @@ class StudyRunner:
     Args:
         bench: the Workbench.
         reference: the study (``study:3``, 3 or its name).
+        executor: where folds are trained: ``'local'`` (in this process, one after the other),
+            ``'ray'`` (trials' folds as Ray tasks, see :mod:`glaucoma_core.studies.rounds`), an
+            executor object (``training.executors``), or None: the one this study was last run
+            with (remembered in the study), else local.
+        address: the Ray cluster (``ray.init(address=...)``); None with ``'ray'``: the address
+            remembered with it, else a local Ray instance.
+        parallel_trials: on Ray, how many trials are in flight at once (default
+            :data:`rounds.DEFAULT_PARALLEL_TRIALS`); ignored locally.
         train_fn: the fold trainer (tests inject a fake one; default the real trainer).
         echo: where progress lines go (None for silence).
     """
 
-    def __init__(self, bench, reference, *, train_fn: Callable | None = None,
+    def __init__(self, bench, reference, *, executor=None, address: str | None = None,
+                 parallel_trials: int | None = None, train_fn: Callable | None = None,
                  echo: Callable[[str], None] | None = print):
         self.bench = bench
         self.train_fn = train_fn
         self.echo = echo or (lambda _message: None)
         self.study, self.definition, self.study_id = load_study(bench, reference)
         self.store = bench.store
+        self.executor = resolve_executor(self.study, executor, address)
+        if parallel_trials is not None and (not isinstance(parallel_trials, int) or parallel_trials < 1):
+            raise UserError(f"parallel trials must be a whole number of at least 1, got {parallel_trials}")
+        self.parallel_trials = parallel_trials
 
     # -------------------------------------------------------- the whole study
 
@@ -182,36 +200,55 @@ class StudyRunner:
             n_existing = len(self.study.get_trials(deepcopy=False))
             self.study.sampler = make_sampler(d, n_existing)
             self.study.pruner = make_pruner(d)
-            first = d.folds[: d.screen_folds] if d.screen_folds else d.folds
+            first = d.first_folds()
             budget = min(d.n_trials, d.search_space.grid_size()) if d.sampler == "grid" else d.n_trials
             self.echo(f"{study_ref(self.study_id)} ({self.study.study_name}): {budget} trial(s) over folds "
-                      f"{', '.join(map(str, first))}; selection: {d.rule.describe()}")
+                      f"{', '.join(map(str, first))}; selection: {d.rule.describe()}"
+                      + ("" if self.executor.name == "local" else f"; folds on {self.executor.name}"
+                         + (f" at {self.executor.address}" if self.executor.address else " (local instance)")))
             if d.sampler == "grid" and n_existing == 0:
                 # Every combination once, in order, as enqueued trials (Optuna's GridSampler stops
                 # the study from inside tell, which only works under study.optimize).
                 for params in d.search_space.grid_points()[:budget]:
                     self.study.enqueue_trial(params)
-            for frozen in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-                self.echo(f"trial {frozen.number}: resuming")
-                self._run_trial(optuna.trial.Trial(self.study, frozen._trial_id), first)
-            while started_trials(self.study) < budget:
-                trial = self.study.ask()
-                d.search_space.suggest(trial)
-                self._run_trial(trial, first)
-            if d.screen_folds:
-                self._second_phase()
+            if self.executor.name == "local":
+                for frozen in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                    self.echo(f"trial {frozen.number}: resuming")
+                    self._run_trial(optuna.trial.Trial(self.study, frozen._trial_id), first)
+                while started_trials(self.study) < budget:
+                    trial = self.study.ask()
+                    d.search_space.suggest(trial)
+                    self._run_trial(trial, first)
+                if d.screen_folds:
+                    self._second_phase()
+            else:
+                from glaucoma_core.studies import rounds
+                from glaucoma_core.training.executors import ExecutorUnavailable
+
+                with contextlib.ExitStack() as stack:
+                    try:  # one Ray connection (or local instance) for the whole study
+                        stack.enter_context(self.executor.session())
+                    except ExecutorUnavailable as exc:
+                        raise UserError(str(exc)) from None
+                    rounds.run_trials(self, first, budget, self.parallel_trials)
+                    if d.screen_folds:
+                        rounds.run_second_phase(self)
         finally:
             self._release()
 
-    def _second_phase(self) -> None:
-        """Run the ``top`` best screened trials over all the folds; cancel the others' runs."""
+    def screened_top(self):
+        """(the ``top`` best complete screened trials, the others), best first."""
         import optuna
 
         done = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         ranked = sorted(done, key=lambda t: (-t.value, t.number))
-        top, rest = ranked[: self.definition.top], ranked[self.definition.top:]
+        return ranked[: self.definition.top], ranked[self.definition.top:]
+
+    def _second_phase(self) -> None:
+        """Run the ``top`` best screened trials over all the folds; cancel the others' runs."""
+        top, rest = self.screened_top()
         for frozen in rest:
-            self._cancel_queued(frozen.user_attrs.get("experiment_id"))
+            self.cancel_queued(frozen.user_attrs.get("experiment_id"))
         for frozen in top:
             self.echo(f"trial {frozen.number}: screened in the top {self.definition.top}, all folds")
             # the trial's status in the report comes from its finished folds in the run store
@@ -220,6 +257,16 @@ class StudyRunner:
     # -------------------------------------------------------- one trial
 
     def _run_trial(self, trial, folds: list[int]) -> None:
+        experiment_id = self.start_trial(trial)
+        if experiment_id is None:
+            return
+        values = self._train_folds(trial.number, experiment_id, folds, trial=trial)
+        if values is not None:  # else failed or pruned: told already
+            self.finish_trial(trial, values)
+
+    def start_trial(self, trial) -> int | None:
+        """The trial's experiment (recorded now, or found again when resumed); None when its
+        configuration is invalid (then the trial is told it failed)."""
         import optuna
 
         d = self.definition
@@ -231,12 +278,16 @@ class StudyRunner:
             self.echo(f"trial {trial.number}: failed: {exc}")
             trial.set_user_attr("error", str(exc))
             self.study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-            return
+            return None
         trial.set_user_attr("experiment_id", experiment_id)
         self.echo(f"trial {trial.number} [exp:{experiment_id}]: {_params_text(params)}")
-        values = self._train_folds(trial.number, experiment_id, folds, trial=trial)
-        if values is None:
-            return  # failed or pruned: told already
+        return experiment_id
+
+    def finish_trial(self, trial, values: dict[int, float]) -> None:
+        """Tell Optuna the trial's value: the rule's mean over its folds' validation scores."""
+        import optuna
+
+        d = self.definition
         score = d.rule.score(values)
         if not math.isfinite(score):
             trial.set_user_attr("error", "validation score undefined on every fold (one class only?)")
@@ -259,67 +310,89 @@ class StudyRunner:
         """Train ``folds`` of the experiment in order (finished ones are kept); report each fold's
         running mean to ``trial`` (None: no pruning). Returns {fold: validation score}, or None
         when the trial failed or was pruned (then it is told so)."""
-        import optuna
-
-        rule, values = self.definition.rule, {}
+        values: dict[int, float] = {}
         for position, fold in enumerate(folds):
             run_id, outcome = self._train_fold(experiment_id, fold)
-            if outcome == "cancelled":
-                raise StudyStopped(f"run {run_id} (trial {number}, fold {fold}) was cancelled; the study stops "
-                                   f"(resume {study_ref(self.study_id)} continues it)")
-            if outcome != "finished":
-                error = self.store.run(run_id)["error"]
-                self.echo(f"trial {number}: fold {fold} {outcome}: {error}")
-                self._cancel_queued(experiment_id)
-                if trial is not None:
-                    trial.set_user_attr("error", f"fold {fold} (run {run_id}) {outcome}: {error}")
-                    self.study.tell(number, state=optuna.trial.TrialState.FAIL)
-                    if position == 0 and not self.study.get_trials(
-                            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-                        # Nothing has ever trained: the same cause (missing weights, unreadable data)
-                        # would fail every trial; stop and say why instead of spending the budget.
-                        raise UserError(f"{study_ref(self.study_id)}: trial {number} failed on its first fold "
-                                        f"before any trial finished, so the study stops: {error}")
-                return None
-            valid = self.store.predictions([run_id], split="valid")  # validation rows only
-            values[fold] = rule.fold_scores(valid).get(fold, math.nan)
-            if trial is None:
-                continue
-            running = rule.score(values)
-            if math.isfinite(running):
-                trial.report(running, position)
-            if position + 1 < len(folds) and trial.should_prune():
-                self._cancel_queued(experiment_id)
-                trial.set_user_attr("pruned_after_folds", position + 1)
-                self.study.tell(number, state=optuna.trial.TrialState.PRUNED)
-                self.echo(f"trial {number}: pruned after {position + 1} fold(s) ({rule.metric} {running:.4f})")
+            if not self.after_fold(number, experiment_id, folds, position, run_id, outcome, values, trial):
                 return None
         return values
+
+    def after_fold(self, number: int, experiment_id: int, folds: list[int], position: int, run_id: int,
+                   outcome: str, values: dict[int, float], trial, others_trained: bool = False) -> bool:
+        """Take in the fold at ``position`` of ``folds`` (run ``run_id`` ended ``outcome``): its
+        validation score goes into ``values``; the running mean is reported to ``trial`` (None: no
+        pruning) and the pruner asked. Returns False when the trial is over (failed or pruned,
+        and told so); raises StudyStopped when the fold was cancelled. ``others_trained``: some
+        other trial of the same round trained this position (then a first-fold failure is that
+        trial's own, not a reason to stop the study)."""
+        import optuna
+
+        rule, fold = self.definition.rule, folds[position]
+        if outcome == "cancelled":
+            raise StudyStopped(f"run {run_id} (trial {number}, fold {fold}) was cancelled; the study stops "
+                               f"(resume {study_ref(self.study_id)} continues it)")
+        if outcome != "finished":
+            error = self.store.run(run_id)["error"]
+            self.echo(f"trial {number}: fold {fold} {outcome}: {error}")
+            self.cancel_queued(experiment_id)
+            if trial is not None:
+                trial.set_user_attr("error", f"fold {fold} (run {run_id}) {outcome}: {error}")
+                self.study.tell(number, state=optuna.trial.TrialState.FAIL)
+                if position == 0 and not others_trained and not self.study.get_trials(
+                        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+                    # Nothing has ever trained: the same cause (missing weights, unreadable data)
+                    # would fail every trial; stop and say why instead of spending the budget.
+                    raise UserError(f"{study_ref(self.study_id)}: trial {number} failed on its first fold "
+                                    f"before any trial finished, so the study stops: {error}")
+            return False
+        valid = self.store.predictions([run_id], split="valid")  # validation rows only
+        values[fold] = rule.fold_scores(valid).get(fold, math.nan)
+        if trial is None:
+            return True
+        # The value at step s is the mean over the first s + 1 folds, reported only when each
+        # of them has a score, so that every trial's value at s is a mean over the same folds.
+        if not all(math.isfinite(values.get(f, math.nan)) for f in folds[: position + 1]):
+            return True
+        running = rule.score({f: values[f] for f in folds[: position + 1]})
+        trial.report(running, position)
+        if position + 1 < len(folds) and trial.should_prune():
+            self.cancel_queued(experiment_id)
+            trial.set_user_attr("pruned_after_folds", position + 1)
+            self.study.tell(number, state=optuna.trial.TrialState.PRUNED)
+            self.echo(f"trial {number}: pruned after {position + 1} fold(s) ({rule.metric} {running:.4f}, "
+                      "below the median of the completed trials over the same folds)")
+            return False
+        return True
 
     def _train_fold(self, experiment_id: int, fold: int) -> tuple[int, str]:
         """(run id, status) of the fold: its finished run, else a queued (or new) run trained now."""
         from glaucoma_core.training.fold_run import execute_run
 
         self.store.reap_dead_runs()
+        run_id, finished = self.run_of(experiment_id, fold)
+        if finished:
+            return run_id, "finished"
+        outcome = execute_run(self.store, run_id, index=self.index, train_fn=self.train_fn, echo=self.fold_echo)
+        return run_id, str(outcome["status"])
+
+    def run_of(self, experiment_id: int, fold: int) -> tuple[int, bool]:
+        """(run id, finished) of the fold: its finished run, else its queued run, else a new one."""
         runs = self.store.runs(experiment_id)
         rows = runs[runs["fold"] == fold].sort_values("id")
         finished = rows[rows["status"] == "finished"]
         if len(finished):
-            return int(finished["id"].iloc[-1]), "finished"
+            return int(finished["id"].iloc[-1]), True
         queued = rows[rows["status"] == "queued"]
         if len(queued):
-            run_id = int(queued["id"].iloc[0])
-        else:
-            experiment = self.store.experiment(experiment_id)
-            run_id = self.store.create_run(experiment_id, fold, experiment["config"], experiment["data_root"])
-        outcome = execute_run(self.store, run_id, index=self.index, train_fn=self.train_fn, echo=self._fold_echo)
-        return run_id, str(outcome["status"])
+            return int(queued["id"].iloc[0]), False
+        experiment = self.store.experiment(experiment_id)
+        return self.store.create_run(experiment_id, fold, experiment["config"], experiment["data_root"]), False
 
-    def _fold_echo(self, message: str) -> None:
+    def fold_echo(self, message: str) -> None:
         if message.startswith("run ") or message.startswith("features"):
             self.echo("  " + message.splitlines()[0])
 
-    def _cancel_queued(self, experiment_id) -> None:
+    def cancel_queued(self, experiment_id) -> None:
         if experiment_id is None:
             return
         runs = self.store.runs(int(experiment_id))
@@ -340,6 +413,27 @@ class StudyRunner:
 
     def _release(self) -> None:
         self.study.set_user_attr("runner", None)
+
+
+def resolve_executor(study, executor=None, address: str | None = None):
+    """The executor object to run ``study`` with (see :class:`StudyRunner`); the choice is
+    remembered in the study (user attribute ``executor``) so that ``study resume`` and the
+    app's relaunch keep it."""
+    from glaucoma_core.training.executors import make_executor
+
+    remembered = study.user_attrs.get("executor") or {}
+    if executor is None:
+        executor = remembered.get("name", "local")
+        address = address or remembered.get("address")
+    if isinstance(executor, str):
+        if executor == "ray" and address is None and remembered.get("name") == "ray":
+            address = remembered.get("address")
+        try:
+            executor = make_executor(executor, address)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    study.set_user_attr("executor", {"name": executor.name, "address": getattr(executor, "address", None)})
+    return executor
 
 
 def started_trials(study) -> int:

@@ -13,11 +13,14 @@
   ``ray start --head --port=6390`` then ``RAY_AUTH_MODE=token python -m glaucoma_core cv ...
   --executor ray --address 127.0.0.1:6390``.
 
-Both yield one outcome dict per run as runs end (see ``fold_run.execute_run``).
+Both yield one outcome dict per run as runs end (see ``fold_run.execute_run``). ``session()``
+keeps one executor open across several ``run`` calls (a study sends a round of folds at a
+time: one Ray instance for the whole study, not one per round).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -36,6 +39,12 @@ class LocalExecutor:
     """Trains runs one after the other in this process, sharing one dataset index."""
 
     name = "local"
+    address = None
+
+    @contextlib.contextmanager
+    def session(self):
+        """Nothing to open: runs are trained in this process."""
+        yield self
 
     def run(self, store: RunStore, run_ids: Iterable[int], *, index=None, train_fn: Callable | None = None,
             echo: Callable[[str], None] | None = print) -> Iterator[dict]:
@@ -64,11 +73,26 @@ class RayExecutor:
         self.num_gpus = num_gpus
         self.num_cpus = num_cpus
 
+    @contextlib.contextmanager
+    def session(self):
+        """Connect to the cluster (or start the local instance) once for several ``run`` calls;
+        a local instance started here is shut down at the end."""
+        ray = import_ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            _init_ray(ray, self.address, self.num_cpus)
+        try:
+            yield self
+        finally:
+            if started_here:
+                ray.shutdown()
+
     def run(self, store: RunStore, run_ids: Iterable[int], *, index=None, train_fn: Callable | None = None,
             echo: Callable[[str], None] | None = print) -> Iterator[dict]:
-        """Submit every run at once; yields outcomes as tasks finish. ``index`` and
-        ``train_fn`` are not sent (each task scans the dataset, with the scan cache, and uses
-        the real trainer)."""
+        """Submit every run at once; yields outcomes as tasks finish. ``index`` is not sent
+        (each task scans the dataset, with the scan cache). ``train_fn``, when given, is sent
+        to the tasks (Ray pickles it: its module must be importable on the workers, or
+        registered with ``cloudpickle.register_pickle_by_value``); None: the real trainer."""
         ray = import_ray()
         started_here = not ray.is_initialized()
         if started_here:
@@ -79,7 +103,7 @@ class RayExecutor:
             task = ray.remote(num_gpus=num_gpus, max_retries=0)(ray_train_run)
             if echo:
                 echo(f"ray: cluster {ray.cluster_resources()}, {num_gpus} GPU per fold")
-            pending = {task.remote(str(store.home), int(run_id)): int(run_id) for run_id in run_ids}
+            pending = {task.remote(str(store.home), int(run_id), train_fn): int(run_id) for run_id in run_ids}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 run_id = pending.pop(done[0])
@@ -102,13 +126,16 @@ def make_executor(name: str = "local", address: str | None = None):
     raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
 
 
-def ray_train_run(home: str, run_id: int) -> dict:
-    """The Ray task: train run ``run_id`` of the store at ``home`` (on the worker)."""
+def ray_train_run(home: str, run_id: int, train_fn: Callable | None = None) -> dict:
+    """The Ray task: train run ``run_id`` of the store at ``home`` (on the worker), with
+    ``train_fn`` (None: the real trainer)."""
     store = RunStore(home)
     try:  # progress to stderr: Ray forwards it to the driver, whose stdout may be JSON
-        return execute_run(store, run_id, echo=lambda message: print(message, file=sys.stderr, flush=True))
+        return execute_run(store, run_id, train_fn=train_fn,
+                           echo=lambda message: print(message, file=sys.stderr, flush=True))
     finally:
         store.close()
+        _clear_keras_session()  # the worker is reused for the next task
 
 
 def import_ray():
