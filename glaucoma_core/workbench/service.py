@@ -589,27 +589,34 @@ class Workbench:
 
         return create_study(self, definition, name)
 
-    def run_study(self, reference, *, train_fn: Callable | None = None,
+    def run_study(self, reference, *, executor=None, address: str | None = None,
+                  parallel_trials: int | None = None, train_fn: Callable | None = None,
                   echo: Callable[[str], None] | None = print) -> dict:
-        """Run (or resume) a study in this process until its budget is spent; returns its report."""
+        """Run (or resume) a study until its budget is spent; returns its report. ``executor``:
+        'local' (folds in this process), 'ray' (folds as Ray tasks on ``address``, a local Ray
+        instance when None; ``parallel_trials`` trials at once) or None: the one the study was
+        last run with. See :class:`studies.runner.StudyRunner`."""
         from glaucoma_core.studies.runner import StudyRunner, StudyStopped
 
         try:
-            StudyRunner(self, reference, train_fn=train_fn, echo=echo).run()
+            StudyRunner(self, reference, executor=executor, address=address, parallel_trials=parallel_trials,
+                        train_fn=train_fn, echo=echo).run()
         except StudyStopped as exc:
             if echo:
                 echo(str(exc))
         return self.study_report(reference)
 
-    def start_study(self, reference) -> int:
-        """Run (or resume) a study in a detached process (``study resume``); returns its pid."""
+    def start_study(self, reference, *, executor: str | None = None, address: str | None = None) -> int:
+        """Run (or resume) a study in a detached process (``study resume``, with ``--executor``
+        and ``--address`` when given; None: the study's last); returns its pid."""
         from glaucoma_core.studies.runner import load_study
         from glaucoma_core.studies.storage import study_ref
         from glaucoma_core.training import jobs
 
         _, _, study_id = load_study(self, reference)
         log = self.home / "studies" / str(study_id) / "log.txt"
-        return jobs.launch(self.store, ["study", "resume", study_ref(study_id)], [], log)
+        options = (["--executor", executor] if executor else []) + (["--address", address] if address else [])
+        return jobs.launch(self.store, ["study", "resume", study_ref(study_id), *options], [], log)
 
     def study_report(self, reference) -> dict:
         """A study's leaderboard, selection and estimate (see :mod:`studies.leaderboard`)."""
