@@ -12,8 +12,12 @@ on the field resampled to WORK_SIDE pixels across:
    disc, barely move a disc-sized mean; a uniform region gives nothing);
 3. vessel density: a black top-hat of the green channel (dark thin lines), averaged over 1.5 r;
 4. score = standardised brightness response + VESSEL_WEIGHT x standardised vessel density, the
-   best scale per pixel; the disc centre is the best pixel away from the field edge, its
-   diameter the scale of the best response there refined on the radial brightness profile.
+   best scale per pixel; the best pixel away from the field edge is the search's answer;
+5. the outline: the disc's edge on radial profiles of flattened brightness in SECTORS
+   directions (the outermost fall with a real drop, so the rim beyond a brighter cup counts
+   and vessels, peripapillary atrophy and uneven background beyond it do not) and a circle
+   fitted to those edge points (outliers left out), twice: its centre is the disc's centre
+   (the brightest part, a pale cup, often lies to one side), its diameter the disc's.
 
 The confidence compares the best score with the best one more than two disc diameters away
 (1 = nothing else comes close, 0 = a tie). An image whose disc diameter is a large share of
@@ -38,10 +42,19 @@ RADII = (0.025, 0.032, 0.04, 0.05, 0.062, 0.078, 0.1, 0.13, 0.165, 0.2)
 VESSEL_WEIGHT = 0.6
 #: Disc diameter over field diameter above which an image counts as already disc-centred
 #: (45-degree full-field photographs: about 0.07-0.16; the demo images, ACRIMA, RIM-ONE: more;
-#: estimates on the synthetic sets: full-field at most 0.166, demo images at least 0.188).
-DISC_CENTRED_RATIO = 0.175
-#: A fall of the radial profile counts as the disc's edge when at least this share of the steepest.
+#: estimates: synthetic full-field at most 0.170 (seed 7, 60 images), the real full-field
+#: sample 0.158, demo images at least 0.214 (seed 0, 40 images); midway between).
+DISC_CENTRED_RATIO = 0.19
+#: A fall of a radial profile counts as the disc's edge when its drop is at least EDGE_SHARE of
+#: the profile's largest drop and at least EDGE_MIN_DROP (share of the local mean brightness),
+#: the drop measured EDGE_WINDOW rings (1.5 px each) either side of the fall.
 EDGE_SHARE = 0.1
+EDGE_MIN_DROP = 0.05
+EDGE_WINDOW = 2
+#: Edge points further than this share of the radius from the fitted circle are left out.
+FIT_TOLERANCE = 0.3
+#: The outline is refitted from its own centre at most this many times.
+OUTLINE_PASSES = 4
 #: Directions in which the disc's edge is looked for (the median is taken).
 SECTORS = 16
 #: Below this confidence a detection is reported as low-confidence.
@@ -115,31 +128,37 @@ def _work_image(rgb: np.ndarray, field: FieldOfView) -> tuple[np.ndarray, np.nda
 
 
 def _edge_radius(profile: np.ndarray, radii: np.ndarray) -> float | None:
-    """The outermost steep fall of a radial profile (at least EDGE_SHARE of the steepest)."""
+    """The disc's edge on one radial profile: the outermost fall whose drop is large enough.
+
+    Candidates are the local maxima of the fall (minus the derivative of the smoothed
+    profile); a candidate's drop is the profile's decrease across it (EDGE_WINDOW bins either
+    side). The edge is the outermost candidate whose drop is at least EDGE_MIN_DROP (a share
+    of the local mean brightness) and EDGE_SHARE of the profile's largest drop: the rim's edge
+    beyond a much brighter cup counts, the small ups and downs of vessels crossing a sector,
+    peripapillary atrophy and uneven background further out do not. None when nothing falls.
+    """
     profile = np.convolve(np.pad(profile, 1, mode="edge"), np.ones(3) / 3, mode="valid")
     fall = -np.gradient(profile, radii)
-    peaks = [i for i in range(1, len(radii) - 1) if fall[i] >= fall[i - 1] and fall[i] >= fall[i + 1] and fall[i] > 0]
+    n = len(radii)
+    peaks = [i for i in range(1, n - 1) if fall[i] >= fall[i - 1] and fall[i] >= fall[i + 1] and fall[i] > 0]
     if not peaks:
         return None
-    steepest = max(fall[i] for i in peaks)
-    return float(radii[max(i for i in peaks if fall[i] >= EDGE_SHARE * steepest)])
+    drops = {i: float(profile[max(0, i - EDGE_WINDOW)] - profile[min(n - 1, i + EDGE_WINDOW)]) for i in peaks}
+    needed = max(EDGE_MIN_DROP, EDGE_SHARE * max(drops.values()))
+    edges = [i for i in peaks if drops[i] >= needed]
+    return float(radii[max(edges)]) if edges else None
 
 
-def _radial_diameter(flat: np.ndarray, mask: np.ndarray, cx: float, cy: float, r_guess: float) -> float:
-    """The disc diameter from radial profiles of flattened brightness around (cx, cy).
-
-    The profile falls at the cup's edge and again at the disc's edge; the disc edge is the
-    outermost steep fall (at least EDGE_SHARE of the steepest). It is found in SECTORS
-    directions and the median taken, so a crescent of peripapillary atrophy on one side or a
-    vessel does not widen the disc. Returns 2 x ``r_guess`` (the search's best scale) when
-    no profile falls."""
+def _sector_edges(flat: np.ndarray, mask: np.ndarray, cx: float, cy: float,
+                  r_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """The disc's edge seen from (cx, cy) in SECTORS directions: (angles, radii) of the
+    sectors whose median radial profile (rings of 1.5 px out to ``r_max``) has an edge."""
     yy, xx = np.mgrid[: flat.shape[0], : flat.shape[1]]
     dist = np.hypot(xx + 0.5 - cx, yy + 0.5 - cy)
-    r_max = max(3.5 * r_guess, 0.2 * WORK_SIDE)
     near = mask & (dist < r_max)
     n_bins = max(8, int(math.ceil(r_max / 1.5)))
     if near.sum() < 20:
-        return 2 * r_guess
+        return np.zeros(0), np.zeros(0)
     ring = np.minimum((dist[near] / r_max * n_bins).astype(int), n_bins - 1)
     angle = np.arctan2(yy[near] + 0.5 - cy, xx[near] + 0.5 - cx)
     sector = ((angle + math.pi) / (2 * math.pi) * SECTORS).astype(int) % SECTORS
@@ -151,17 +170,77 @@ def _radial_diameter(flat: np.ndarray, mask: np.ndarray, cx: float, cy: float, r
     groups, first, counts = np.unique(group[order], return_index=True, return_counts=True)
     medians = np.full(SECTORS * n_bins, np.nan)
     medians[groups] = values[order][first + counts // 2]
-    edges = []
-    for profile in medians.reshape(SECTORS, n_bins):
+    angles, edges = [], []
+    for s, profile in enumerate(medians.reshape(SECTORS, n_bins)):
         ok = ~np.isnan(profile)
         if ok.sum() < 6:
             continue
         edge = _edge_radius(np.interp(radii, radii[ok], profile[ok]), radii)
         if edge is not None:
+            angles.append(-math.pi + (s + 0.5) * 2 * math.pi / SECTORS)
             edges.append(edge)
+    return np.array(angles), np.array(edges)
+
+
+def _fit_circle(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares (Kasa) circle through points: (centre x, centre y, radius)."""
+    a = np.c_[2 * xs, 2 * ys, np.ones_like(xs)]
+    (fx, fy, c), *_ = np.linalg.lstsq(a, xs * xs + ys * ys, rcond=None)
+    return float(fx), float(fy), float(math.sqrt(max(c + fx * fx + fy * fy, 0.0)))
+
+
+def _robust_circle(cx: float, cy: float, angles: np.ndarray,
+                   edges: np.ndarray) -> tuple[float, float, float, int]:
+    """A circle through the edge points seen from (cx, cy), refitted without the points more
+    than FIT_TOLERANCE of its radius off it (at least half the points are kept).
+
+    Returns (centre x, centre y, radius, number of points within FIT_TOLERANCE of it)."""
+    xs, ys = cx + edges * np.cos(angles), cy + edges * np.sin(angles)
+    fx, fy, radius = cx, cy, float(np.median(edges))
+    keep_at_least = max(5, len(edges) // 2)
+    for _ in range(4):
+        residual = np.abs(np.hypot(xs - fx, ys - fy) - radius)
+        keep = residual <= FIT_TOLERANCE * radius
+        if keep.sum() < keep_at_least:
+            keep = np.zeros(len(edges), bool)
+            keep[np.argsort(residual)[:keep_at_least]] = True
+        fx, fy, radius = _fit_circle(xs[keep], ys[keep])
+    inliers = int((np.abs(np.hypot(xs - fx, ys - fy) - radius) <= FIT_TOLERANCE * radius).sum())
+    return fx, fy, radius, inliers
+
+
+def _disc_outline(flat: np.ndarray, mask: np.ndarray, cx: float, cy: float,
+                  r_guess: float) -> tuple[float, float, float]:
+    """The disc's centre and diameter from its edge: (centre x, centre y, diameter).
+
+    The edge is found on radial profiles of flattened brightness in SECTORS directions
+    (:func:`_edge_radius`) and a circle fitted to the edge points, which also moves the centre
+    from the brightest part (a pale cup often lies to the temporal side) to the middle of the
+    disc. Repeated from the fitted centre (at most OUTLINE_PASSES times, until it stops moving)
+    and the circle most directions agree with kept. When fewer than half the directions agree
+    with any circle, the search's centre stays and the diameter is twice the median edge
+    radius seen from it (2 x ``r_guess``, the search's scale, when too few directions show an
+    edge at all)."""
+    r_max = max(3.5 * r_guess, 0.2 * WORK_SIDE)
+    angles, edges = _sector_edges(flat, mask, cx, cy, r_max)
     if len(edges) < SECTORS // 3:
-        return 2 * r_guess
-    return 2 * float(np.median(edges))
+        return cx, cy, 2 * r_guess
+    fallback = (cx, cy, 2 * float(np.median(edges)))
+    best, best_inliers = None, -1
+    x, y = cx, cy
+    for _ in range(OUTLINE_PASSES):
+        if len(edges) < SECTORS // 3:
+            break
+        fx, fy, radius, inliers = _robust_circle(x, y, angles, edges)
+        if not (np.isfinite(radius) and 0 < radius < r_max) or math.hypot(fx - cx, fy - cy) > r_max / 2:
+            break
+        if inliers >= best_inliers:
+            best, best_inliers = (fx, fy, 2 * radius), inliers
+        if math.hypot(fx - x, fy - y) < 1.0:
+            break
+        x, y = fx, fy
+        angles, edges = _sector_edges(flat, mask, x, y, r_max)
+    return best if best is not None and best_inliers >= SECTORS // 2 else fallback
 
 
 def locate_disc(rgb: np.ndarray, field: FieldOfView) -> DiscEstimate:
@@ -207,8 +286,7 @@ def locate_disc(rgb: np.ndarray, field: FieldOfView) -> DiscEstimate:
     py, px = divmod(flat_index, WORK_SIDE)
     top_score = float(best_score[py, px])
     r_guess = float(best_radius[py, px])
-    cx, cy = px + 0.5, py + 0.5
-    diameter = _radial_diameter(flat, mask, cx, cy, r_guess)
+    cx, cy, diameter = _disc_outline(flat, mask, px + 0.5, py + 0.5, r_guess)
 
     yy, xx = np.mgrid[:WORK_SIDE, :WORK_SIDE]
     far = np.hypot(xx + 0.5 - cx, yy + 0.5 - cy) > 2 * diameter

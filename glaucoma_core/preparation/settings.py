@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 #: Bumped whenever the same settings would give different pixels (part of every cache key).
-PREPARATION_VERSION = "prep-1"
+#: prep-2: the disc outline (edge drop rule, fitted circle: centre and diameter) and the
+#: disc-centred threshold changed.
+PREPARATION_VERSION = "prep-2"
 
 DISC_CROP_MODES = ("off", "auto", "on")
 ILLUMINATION_METHODS = ("none", "graham", "clahe")
