@@ -11,6 +11,7 @@ import optuna
 import pytest
 
 from glaucoma_core.errors import UserError
+from glaucoma_core.studies.runner import load_study, resolve_executor
 from tests.studies import fakes
 from tests.studies.conftest import head_definition
 
@@ -109,10 +110,12 @@ def test_a_killed_study_resumes_without_training_a_fold_twice(bench, study_data)
         return fakes.fake_study_train_fold(*args, **kwargs)
 
     with pytest.raises(KeyboardInterrupt):
-        bench.run_study(study_id, train_fn=dies_on_the_seventh_fold, echo=None)
+        bench.run_study(study_id, executor="local", train_fn=dies_on_the_seventh_fold, echo=None)
     finished_before = set(bench.store.runs()[lambda r: r["status"] == "finished"]["id"])
     assert len(finished_before) == 6
+    assert load_study(bench, study_id)[0].user_attrs["executor"] == {"name": "local", "address": None}
     fakes.TRAINED.clear()
+    # no executor given: the remembered one (local: the folds are trained in this process)
     report = bench.run_study(study_id, train_fn=fakes.fake_study_train_fold, echo=None)
     assert report["status"] == "finished" and len(report["trials"]) == 4
     assert all(t["status"] == "complete" for t in report["trials"])
@@ -144,3 +147,31 @@ def test_a_first_fold_failing_before_any_trial_finished_stops_the_study(bench, s
     report = bench.study_report(study_id)
     assert [t["status"] for t in report["trials"]] == ["failed"]
     assert "weights file missing" in report["trials"][0]["error"]
+
+
+def test_the_executor_is_remembered_and_can_be_changed(bench, study_data):
+    from glaucoma_core.training.executors import LocalExecutor, RayExecutor
+
+    study_id = bench.create_study(head_definition(study_data, n_trials=2))
+    study = load_study(bench, study_id)[0]
+    assert isinstance(resolve_executor(study), LocalExecutor)  # never run: local
+    ray = resolve_executor(study, "ray", "10.0.0.5:6379")
+    assert isinstance(ray, RayExecutor) and ray.address == "10.0.0.5:6379"
+    study = load_study(bench, study_id)[0]  # as `study resume` reads it
+    assert study.user_attrs["executor"] == {"name": "ray", "address": "10.0.0.5:6379"}
+    again = resolve_executor(study)
+    assert isinstance(again, RayExecutor) and again.address == "10.0.0.5:6379"
+    assert resolve_executor(study, "ray").address == "10.0.0.5:6379"  # --executor ray keeps the address
+    assert isinstance(resolve_executor(study, "local"), LocalExecutor)
+    assert isinstance(resolve_executor(load_study(bench, study_id)[0]), LocalExecutor)
+    with pytest.raises(UserError, match="unknown executor"):
+        resolve_executor(study, "dask")
+
+
+def test_an_unreachable_ray_cluster_is_a_clear_error_before_any_fold(bench, study_data):
+    pytest.importorskip("ray")
+    study_id = bench.create_study(head_definition(study_data, n_trials=2))
+    with pytest.raises(UserError, match="nothing answers there"):
+        bench.run_study(study_id, executor="ray", address="127.0.0.1:9", train_fn=fakes.fake_study_train_fold,
+                        echo=None)
+    assert bench.store.runs().empty and not load_study(bench, study_id)[0].trials  # nothing started
