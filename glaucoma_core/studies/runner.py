@@ -212,6 +212,7 @@ class StudyRunner:
                 for params in d.search_space.grid_points()[:budget]:
                     self.study.enqueue_trial(params)
             if self.executor.name == "local":
+                remember_executor(self.study, self.executor)
                 for frozen in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
                     self.echo(f"trial {frozen.number}: resuming")
                     self._run_trial(optuna.trial.Trial(self.study, frozen._trial_id), first)
@@ -230,6 +231,7 @@ class StudyRunner:
                         stack.enter_context(self.executor.session())
                     except ExecutorUnavailable as exc:
                         raise UserError(str(exc)) from None
+                    remember_executor(self.study, self.executor)
                     rounds.run_trials(self, first, budget, self.parallel_trials)
                     if d.screen_folds:
                         rounds.run_second_phase(self)
@@ -416,9 +418,8 @@ class StudyRunner:
 
 
 def resolve_executor(study, executor=None, address: str | None = None):
-    """The executor object to run ``study`` with (see :class:`StudyRunner`); the choice is
-    remembered in the study (user attribute ``executor``) so that ``study resume`` and the
-    app's relaunch keep it."""
+    """The executor object to run ``study`` with (see :class:`StudyRunner`): the one given, else
+    the one :func:`remember_executor` wrote in the study, else local."""
     from glaucoma_core.training.executors import make_executor
 
     remembered = study.user_attrs.get("executor") or {}
@@ -432,8 +433,14 @@ def resolve_executor(study, executor=None, address: str | None = None):
             executor = make_executor(executor, address)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-    study.set_user_attr("executor", {"name": executor.name, "address": getattr(executor, "address", None)})
     return executor
+
+
+def remember_executor(study, executor) -> None:
+    """Write the executor in the study (user attribute ``executor``: name and address) so that
+    ``study resume`` and the app's relaunch keep it; called once it is known to work (Ray
+    connected), so that a wrong address is not remembered."""
+    study.set_user_attr("executor", {"name": executor.name, "address": getattr(executor, "address", None)})
 
 
 def started_trials(study) -> int:

@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from glaucoma_core.errors import UserError
-from glaucoma_core.studies.runner import load_study, resolve_executor
+from glaucoma_core.studies.runner import load_study, remember_executor, resolve_executor
 from tests.studies import fakes
 from tests.studies.conftest import head_definition
 
@@ -157,13 +157,13 @@ def test_the_executor_is_remembered_and_can_be_changed(bench, study_data):
     assert isinstance(resolve_executor(study), LocalExecutor)  # never run: local
     ray = resolve_executor(study, "ray", "10.0.0.5:6379")
     assert isinstance(ray, RayExecutor) and ray.address == "10.0.0.5:6379"
+    remember_executor(study, ray)  # what a run does once Ray is connected
     study = load_study(bench, study_id)[0]  # as `study resume` reads it
     assert study.user_attrs["executor"] == {"name": "ray", "address": "10.0.0.5:6379"}
     again = resolve_executor(study)
     assert isinstance(again, RayExecutor) and again.address == "10.0.0.5:6379"
     assert resolve_executor(study, "ray").address == "10.0.0.5:6379"  # --executor ray keeps the address
     assert isinstance(resolve_executor(study, "local"), LocalExecutor)
-    assert isinstance(resolve_executor(load_study(bench, study_id)[0]), LocalExecutor)
     with pytest.raises(UserError, match="unknown executor"):
         resolve_executor(study, "dask")
 
@@ -174,4 +174,6 @@ def test_an_unreachable_ray_cluster_is_a_clear_error_before_any_fold(bench, stud
     with pytest.raises(UserError, match="nothing answers there"):
         bench.run_study(study_id, executor="ray", address="127.0.0.1:9", train_fn=fakes.fake_study_train_fold,
                         echo=None)
-    assert bench.store.runs().empty and not load_study(bench, study_id)[0].trials  # nothing started
+    study = load_study(bench, study_id)[0]
+    assert bench.store.runs().empty and not study.trials  # nothing started
+    assert "executor" not in study.user_attrs  # the wrong address is not remembered
