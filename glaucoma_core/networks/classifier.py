@@ -47,13 +47,15 @@ def build_head(features, config):
     return layers.Activation("softmax", dtype="float32", name="probabilities")(x)
 
 
-def build_classifier(config, *, load_weights: bool = True):
-    """Build the classifier of ``config`` (trainable flags set, not compiled).
+def build_feature_extractor(config, *, load_weights: bool = True):
+    """Raw pixels -> preprocessing -> backbone -> pooled features, as one flat model.
+
+    The first part of :func:`build_classifier` (same layers, same random draws); the feature
+    path of training keeps one per process and puts fresh heads on it.
 
     Args:
-        config: the training config (backbone, input size, weights, trainable, head).
-        load_weights: False skips loading backbone weights (used when the caller copies
-            trained weights in afterwards).
+        config: the training config (backbone and its options, input size, weights, pooling).
+        load_weights: False skips loading backbone weights.
     """
     import keras
 
@@ -68,8 +70,34 @@ def build_classifier(config, *, load_weights: bool = True):
         source = "imagenet" if weights.lower() == "imagenet" else weights
         set_backbone_weights(reference_weights(spec, size, source, options), backbone_layers_of(base))
     pooled = _pooling(config)(base.output)
-    outputs = build_head(pooled, config)
-    model = keras.Model(inputs, outputs, name=f"glaucoma_{spec.name}")
+    return keras.Model(inputs, pooled, name="features")
+
+
+def classifier_on(extractor, config):
+    """The classifier made of ``extractor``'s layers (shared, not copied) and a fresh head.
+
+    Args:
+        extractor: a model from :func:`build_feature_extractor` (or :func:`feature_extractor`).
+        config: supplies the head settings and the backbone's name.
+
+    The result is the same flat graph as :func:`build_classifier` builds; no trainable flag is
+    changed.
+    """
+    import keras
+
+    outputs = build_head(extractor.outputs[0], config)
+    return keras.Model(extractor.inputs, outputs, name=f"glaucoma_{get_backbone(config.backbone).name}")
+
+
+def build_classifier(config, *, load_weights: bool = True):
+    """Build the classifier of ``config`` (trainable flags set, not compiled).
+
+    Args:
+        config: the training config (backbone, input size, weights, trainable, head).
+        load_weights: False skips loading backbone weights (used when the caller copies
+            trained weights in afterwards).
+    """
+    model = classifier_on(build_feature_extractor(config, load_weights=load_weights), config)
     set_trainable(model, config.trainable, config.trainable_layers)
     return model
 

@@ -101,6 +101,42 @@ class FeatureCache:
         os.replace(tmp, self.folder / name)
         _PARTS.setdefault(str(self.folder), set()).add(name)
 
+    def features_of_rows(self, extractor, frame, decode, batch_size: int = 32):
+        """Features of the index rows ``frame``, decoding only the images not in the cache.
+
+        Args:
+            extractor: Keras model raw pixels -> pooled features.
+            frame: index rows (columns path, sha256, label, ...).
+            decode: rows -> ``data.pipeline.LoadedImages`` (the trainer's decode and
+                preparation); called on at most :data:`COMPUTE_CHUNK` distinct images at a time,
+                so memory holds one chunk of decoded images whatever the dataset's size.
+            batch_size: images per forward pass when computing.
+
+        Returns (rows, features, problems): the rows whose features exist (index reset, in
+        order), a float32 (n, d) array, and {path: reason} for rows whose image did not
+        decode (every row of that content). A cached image decoded before with the same
+        content and settings, so it is never decoded again.
+        """
+        known = self._known()
+        shas = frame["sha256"].astype(str)
+        cached = shas.isin(set(known)).to_numpy()
+        missing = frame[~cached].drop_duplicates("sha256")
+        failed: dict[str, str] = {}  # sha256 -> why it did not decode
+        for start in range(0, len(missing), COMPUTE_CHUNK):
+            chunk = missing.iloc[start : start + COMPUTE_CHUNK]
+            loaded = decode(chunk)
+            sha_of = dict(zip(chunk["path"].astype(str), chunk["sha256"].astype(str), strict=True))
+            failed.update((sha_of[path], reason) for path, reason in loaded.problems.items() if path in sha_of)
+            if len(loaded.frame):
+                self.features(extractor, loaded.frame["sha256"].astype(str).tolist(), loaded.images, batch_size)
+        self.reused += int(cached.sum())
+        keep = ~shas.isin(set(failed)).to_numpy()
+        problems = {str(path): failed[sha] for path, sha in zip(frame["path"], shas, strict=True) if sha in failed}
+        rows = frame[keep].reset_index(drop=True)
+        if rows.empty:
+            return rows, np.zeros((0, 0), np.float32), problems
+        return rows, np.stack([known[sha] for sha in rows["sha256"].astype(str)]).astype(np.float32), problems
+
     def features(self, extractor, shas: list[str], images: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Features of these images (uint8 (n, S, S, 3), one sha256 each), computing the missing ones.
 

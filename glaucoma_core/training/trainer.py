@@ -64,14 +64,17 @@ class FoldResult:
 # ---- compile and fit ---------------------------------------------------------------------------
 
 
-def _compile(model, config: TrainConfig, device, learning_rate: float, steps_per_execution: int = 1) -> None:
+def _compile(model, config: TrainConfig, device, learning_rate: float, steps_per_execution: int = 1,
+             metrics: bool = True) -> None:
+    """Compile ``model``; ``metrics`` False leaves Keras' metrics out (the feature path computes
+    its epoch metrics itself, see callbacks.FeatureEpochMetrics)."""
     from glaucoma_core.training.keras_metrics import training_metrics
     from glaucoma_core.training.losses import make_loss, make_optimizer
 
     model.compile(
         optimizer=make_optimizer(config, learning_rate),
         loss=make_loss(config),
-        metrics=training_metrics(),
+        metrics=training_metrics() if metrics else None,
         jit_compile=bool(device.xla),
         steps_per_execution=int(steps_per_execution),
     )
@@ -160,7 +163,7 @@ def _compiled_head(n_features: int, config: TrainConfig, device, steps_per_epoch
     if cached is None:
         head = head_model(n_features, config)
         initial = [variable.numpy() for variable in head.variables]
-        _compile(head, config, device, config.learning_rate, steps_per_execution=steps_per_epoch)
+        _compile(head, config, device, config.learning_rate, steps_per_execution=steps_per_epoch, metrics=False)
         while len(_HEADS) >= _HEADS_SIZE:
             _HEADS.pop(next(iter(_HEADS)))
         _HEADS[key] = (head, initial)
@@ -177,36 +180,84 @@ def _compiled_head(n_features: int, config: TrainConfig, device, steps_per_epoch
     return head
 
 
-def _train_on_features(model, config, device, loaded, reporter, history, *, home, tracker, class_weight, info):
-    from glaucoma_core.networks.classifier import copy_head_weights, feature_extractor
+@dataclass
+class FeatureSplit:
+    """The usable rows of one split and their pooled backbone features (the feature path).
+
+    Attributes:
+        frame: the rows whose features exist (index reset), same order as ``features``.
+        features: float32 array (n, n_features).
+        problems: {path: reason} of rows whose image did not decode.
+    """
+
+    frame: pd.DataFrame
+    features: object
+    problems: dict = field(default_factory=dict)
+
+
+def _features_of_splits(config: TrainConfig, splits, size: int, device, home, info: dict):
+    """Pooled features of every split from the frozen backbone, decoding only uncached images.
+
+    Returns (extractor, {split: FeatureSplit}); ``info['feature_cache']`` says how many
+    features were computed and reused.
+    """
     from glaucoma_core.training.feature_cache import FeatureCache, feature_key
+    from glaucoma_core.training.frozen_backbone import frozen_extractor
 
     started = time.perf_counter()
+    extractor = frozen_extractor(config, device.policy)
     cache = FeatureCache(feature_key(config), home)
-    extractor = feature_extractor(model)
-    feats = {
-        split: cache.features(extractor, part.frame["sha256"].astype(str).tolist(), part.images)
-        for split, part in loaded.items() if split in ("train", "valid")
-    }
+
+    def decode(rows):
+        return load_images(rows, size, preparation=config)
+
+    parts = {}
+    for name in ("train", "valid", "test"):
+        rows, features, problems = cache.features_of_rows(extractor, getattr(splits, name), decode)
+        parts[name] = FeatureSplit(rows, features, problems)
     info["feature_cache"] = {"id": cache.id, "computed": cache.computed, "reused": cache.reused,
                              "seconds": round(time.perf_counter() - started, 3)}
-    reporter.log(f"features: {cache.computed} computed, {cache.reused} from cache "
-                 f"({time.perf_counter() - started:.1f} s)")
-    steps = max(1, math.ceil(len(feats["train"]) / config.batch_size))
-    head = _compiled_head(feats["train"].shape[1], config, device, steps)
-    train = array_dataset(feats["train"], loaded["train"].frame["label"], config.batch_size, shuffle=True,
-                          seed=config.seed)
-    valid = array_dataset(feats["valid"], loaded["valid"].frame["label"], config.batch_size)
-    callbacks, reporting = _callbacks(config, reporter, n_train=len(loaded["train"].frame), epochs=config.epochs,
+    return extractor, parts
+
+
+def _train_head_on_features(config, device, parts, reporter, history, *, tracker, class_weight):
+    """Fit the head of ``config`` on the train features, validating on the valid features.
+
+    Returns (head, cancelled). The head's initial weights depend on the config's seed only
+    (seeded here), not on what this process built before.
+    """
+    import keras
+
+    from glaucoma_core.training.callbacks import FeatureEpochMetrics
+
+    keras.utils.set_random_seed(int(config.seed))
+    train, valid = parts["train"], parts["valid"]
+    steps = max(1, math.ceil(len(train.frame) / config.batch_size))
+    head = _compiled_head(train.features.shape[1], config, device, steps)
+    train_data = array_dataset(train.features, train.frame["label"], config.batch_size, shuffle=True, seed=config.seed)
+    valid_data = array_dataset(valid.features, valid.frame["label"], config.batch_size)
+    callbacks, reporting = _callbacks(config, reporter, n_train=len(train.frame), epochs=config.epochs,
                                       learning_rate=config.learning_rate, history=history, tracker=tracker)
-    head.fit(train, validation_data=valid, epochs=config.epochs, callbacks=callbacks,
+    labels = {name: parts[name].frame["label"].astype(int).to_numpy() for name in ("train", "valid")}
+    metrics = FeatureEpochMetrics((train.features, labels["train"]), (valid.features, labels["valid"]))
+    callbacks.insert(0, metrics)  # first: the tracker and the reporter read what it puts in the logs
+    head.fit(train_data, validation_data=valid_data, epochs=config.epochs, callbacks=callbacks,
              class_weight=class_weight, shuffle=False, verbose=0)
-    cancelled = reporting.cancelled
-    copy_head_weights(head, model)
-    info["predict_from_features"] = _feature_probabilities(head, cache, extractor)
-    # Later phases track the full model: carry the best value, with the full model's weights.
-    tracker.best_weights = model.get_weights() if tracker.best_weights is not None else None
-    return cancelled
+    return head, reporting.cancelled
+
+
+def _head_probabilities(head):
+    """FeatureSplit -> P(glaucoma) from the trained head on its features (the feature path).
+
+    Same numbers as the full classifier on the images up to float rounding: the classifier is
+    the extractor followed by these head layers with these weights.
+    """
+    import numpy as np
+
+    def probabilities(part: FeatureSplit) -> np.ndarray:
+        return np.asarray(head(part.features, training=False), dtype=np.float64)[:, 1]
+
+    return probabilities
 
 
 # ---- after training ----------------------------------------------------------------------------
@@ -237,22 +288,6 @@ def export_model(config: TrainConfig, trained):
             target.set_weights(source.get_weights())
     fresh.trainable = True
     return fresh
-
-
-def _feature_probabilities(head, cache, extractor):
-    """P(glaucoma) from the trained head on cached backbone features (the feature path).
-
-    Same numbers as the full model up to float rounding: the full model is the extractor
-    followed by these head layers with these weights.
-    """
-    import numpy as np
-
-    def probabilities(part: LoadedImages) -> np.ndarray:
-        feats = cache.features(extractor, part.frame["sha256"].astype(str).tolist(), part.images)
-        out = head(feats, training=False)
-        return np.asarray(out, dtype=np.float64)[:, 1]
-
-    return probabilities
 
 
 def _predictions(model, loaded: dict[str, LoadedImages], probabilities=None) -> pd.DataFrame:
@@ -307,44 +342,50 @@ def train_fold(config: TrainConfig, index: pd.DataFrame, fold: int | None, *, re
     """
     import keras
 
-    from glaucoma_core.networks.classifier import build_classifier, set_trainable
+    from glaucoma_core.networks.classifier import build_classifier, copy_head_weights, set_trainable
     from glaucoma_core.training.device import configure_device, dtype_policy
+    from glaucoma_core.training.frozen_backbone import classifier_with_head
 
     started = time.perf_counter()
     reporter = reporter or Reporter()
     splits = fold_splits(index, fold, seed=config.seed)
-    # The weights file is not test-loaded here: building the classifier below loads it and
+    # The weights file is not test-loaded here: building the backbone below loads it and
     # raises the same WeightsError; callers (CLI, job API) validate it fully before starting.
     config.validate(n_train_images=len(splits.train), check_weights_file=False)
     size = config.resolved_input_size()
+    device = configure_device(config)
+    use_features = config.uses_feature_cache
+    info: dict = {}
+
+    # the config's fundus preparation (and resolution normalisation): the same on every path
+    def decode(rows):
+        return load_images(rows, size, preparation=config)
 
     decode_started = time.perf_counter()
-    # the config's fundus preparation (and resolution normalisation): the same on every path
-    loaded = {name: load_images(getattr(splits, name), size, preparation=config)
-              for name in ("train", "valid", "test")}
-    problems = {path: reason for part in loaded.values() for path, reason in part.problems.items()}
+    if use_features:  # the backbone built once per process; only images without features decoded
+        extractor, parts = _features_of_splits(config, splits, size, device, home, info)
+        cache = info["feature_cache"]
+        reporter.log(f"features: {cache['computed']} computed, {cache['reused']} from cache "
+                     f"({cache['seconds']:.1f} s)")
+    else:
+        parts = {name: decode(getattr(splits, name)) for name in ("train", "valid", "test")}
+        reporter.log(f"decoded {sum(len(part.frame) for part in parts.values())} images at {size} px in "
+                     f"{time.perf_counter() - decode_started:.1f} s")
+    problems = {path: reason for part in parts.values() for path, reason in part.problems.items()}
     skipped_paths = {**splits.skipped_paths, **problems}
     skipped = splits.skipped + len(problems)
-    n_train, n_valid, n_test = (len(loaded[s].frame) for s in ("train", "valid", "test"))
+    n_train, n_valid, n_test = (len(parts[s].frame) for s in ("train", "valid", "test"))
     if skipped:
         reporter.log(f"skipped {skipped} unusable image(s) of fold {fold}")
-    reporter.log(f"decoded {n_train + n_valid + n_test} images at {size} px in "
-                 f"{time.perf_counter() - decode_started:.1f} s")
     if n_train == 0 or n_valid == 0:
         raise ValueError(f"fold {fold} has {n_train} usable training and {n_valid} validation images; need both")
     if config.batch_size > n_train:
         raise ConfigError("batch_size", f"batch size {config.batch_size} is larger than the {n_train} usable training images")
     for split in ("train", "valid"):
-        if loaded[split].frame["label"].nunique() < 2:
+        if parts[split].frame["label"].nunique() < 2:
             reporter.log(f"warning: the {split} images of fold {fold} hold one class only")
 
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(int(config.seed))
-    device = configure_device(config)
-    with dtype_policy(device.policy):
-        model = build_classifier(config)
-    use_features = config.uses_feature_cache
-    info = {
+    info.update({
         "epochs": config.epochs + config.fine_tune_epochs,
         "n_train": n_train, "n_valid": n_valid, "n_test": n_test,
         "steps_per_epoch": math.ceil(n_train / config.batch_size),
@@ -353,35 +394,48 @@ def train_fold(config: TrainConfig, index: pd.DataFrame, fold: int | None, *, re
         "input_size": size,
         "skipped_images": skipped,
         "preparation": preparation_summary(
-            [sha for part in loaded.values() for sha in part.frame["sha256"].astype(str)], size, config),
-    }
+            [sha for part in parts.values() for sha in part.frame["sha256"].astype(str)], size, config),
+    })
     reporter.on_train_begin(dict(info))
-    class_weight = config.class_weight_map(loaded["train"].frame["label"])
+    class_weight = config.class_weight_map(parts["train"].frame["label"])
 
     history: list[dict] = []
     tracker = _tracker(config)
+    probabilities = None  # the feature path predicts from features (no image decoded again)
     if use_features:
-        cancelled = _train_on_features(model, config, device, loaded, reporter, history, home=home,
-                                       tracker=tracker, class_weight=class_weight, info=info)
+        head, cancelled = _train_head_on_features(config, device, parts, reporter, history, tracker=tracker,
+                                                  class_weight=class_weight)
+        if config.fine_tune_epochs and not cancelled:  # the backbone will change: a model of its own
+            parts = {name: decode(part.frame) for name, part in parts.items()}
+            with dtype_policy(device.policy):
+                model = build_classifier(config)
+            copy_head_weights(head, model)
+            # the fine-tuning phase tracks the full model: the best value so far, its weights
+            tracker.best_weights = model.get_weights() if tracker.best_weights is not None else None
+        else:
+            model = classifier_with_head(extractor, head, config)
+            probabilities = _head_probabilities(head)
     else:
-        cancelled = _train_on_images(model, config, device, loaded, reporter, history, epochs=config.epochs,
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(int(config.seed))
+        with dtype_policy(device.policy):
+            model = build_classifier(config)
+        cancelled = _train_on_images(model, config, device, parts, reporter, history, epochs=config.epochs,
                                      learning_rate=config.learning_rate, tracker=tracker,
                                      class_weight=class_weight)
-    head_probabilities = info.pop("predict_from_features", None)
     if config.fine_tune_epochs and not cancelled:
-        head_probabilities = None  # the backbone changes: cached features no longer describe it
         reporter.log(f"fine-tuning the last {config.fine_tune_layers} backbone layers "
                      f"for {config.fine_tune_epochs} epochs")
         set_trainable(model, "last_n", config.fine_tune_layers)
         tracker = _tracker(config, epoch_offset=len(history), previous=tracker)
-        cancelled = _train_on_images(model, config, device, loaded, reporter, history,
+        cancelled = _train_on_images(model, config, device, parts, reporter, history,
                                      epochs=config.fine_tune_epochs,
                                      learning_rate=config.fine_tune_learning_rate, tracker=tracker,
                                      class_weight=class_weight)
     best_epoch = tracker.best_epoch or len(history)
 
     final = export_model(config, model)
-    predictions = _predictions(final, loaded, head_probabilities)
+    predictions = _predictions(final, parts, probabilities)
     info["skipped_paths"] = skipped_paths
     seconds = time.perf_counter() - started
     reporter.log(f"fold {fold}: best epoch {best_epoch} of {len(history)}, {seconds:.1f} s"

@@ -69,3 +69,38 @@ def test_warmup_cosine_rates():
     assert rates[0] < rates[1] < rates[2] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(rates[2:], rates[3:], strict=False))
     assert rates[-1] < 0.1
+
+
+def test_feature_epoch_metrics_are_exact_and_reach_the_callbacks_after_them():
+    import keras
+    import numpy as np
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    from glaucoma_core.training.callbacks import FeatureEpochMetrics
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(40, 6)).astype("float32")
+    labels = (features[:, 0] > 0).astype(int)
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    seen = {}
+
+    class Reader(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.update(logs)
+
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    onehot = np.eye(2)[labels]
+    model.fit(features, onehot, validation_data=(features[:20], onehot[:20]), epochs=1, verbose=0,
+              callbacks=[FeatureEpochMetrics((features, labels), (features[:20], labels[:20])), Reader()])
+    probabilities = np.asarray(model(features))[:, 1]
+    assert seen["auc"] == pytest.approx(roc_auc_score(labels, probabilities))
+    assert seen["val_auc"] == pytest.approx(roc_auc_score(labels[:20], probabilities[:20]))
+    assert seen["f1"] == pytest.approx(f1_score(labels, probabilities >= 0.5))
+    assert seen["accuracy"] == pytest.approx(np.mean((probabilities >= 0.5) == labels))
+    assert "loss" in seen and "val_loss" in seen
+    one_class = FeatureEpochMetrics((features, np.zeros(40, int)), (features, labels))
+    one_class.set_model(model)
+    logs = {}
+    one_class.on_epoch_end(0, logs)
+    assert np.isnan(logs["auc"]) and np.isnan(logs["sensitivity"]) and logs["specificity"] >= 0

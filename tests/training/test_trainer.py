@@ -72,9 +72,10 @@ def test_cancel_stops_after_the_epoch_and_keeps_a_model(index, tmp_path):
 
 
 def _frozen(weights: str, **kwargs) -> TrainConfig:
-    return TrainConfig(backbone="mobilenetv2", backbone_options={"alpha": 0.35}, input_size=64, weights=weights,
-                       trainable="head", batch_size=16, epochs=15, learning_rate=3e-3, early_stopping=False,
-                       head_dropout=0.0, **kwargs)
+    base = dict(backbone="mobilenetv2", backbone_options={"alpha": 0.35}, input_size=64, weights=weights,
+                trainable="head", batch_size=16, epochs=15, learning_rate=3e-3, early_stopping=False,
+                head_dropout=0.0)
+    return TrainConfig(**{**base, **kwargs})
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def test_feature_cache_path_matches_plain_fit_and_reuses_features(index, tmp_pat
     fast = train_fold(_frozen(frozen_weights), index, 1, home=tmp_path)
     plain = train_fold(_frozen(frozen_weights, feature_cache=False), index, 1, home=tmp_path)
     assert fast.info["path"] == "features" and plain.info["path"] == "images"
-    assert fast.info["feature_cache"]["computed"] == 64  # train + valid, each image once
+    assert fast.info["feature_cache"]["computed"] == 88  # train + valid + test, each image once
     assert abs(_test_auc(fast) - _test_auc(plain)) <= 0.02
     # The feature path predicts with the head on cached features: the same numbers as the
     # returned (saved) full model gives on the images.
@@ -109,7 +110,7 @@ def test_feature_cache_path_matches_plain_fit_and_reuses_features(index, tmp_pat
         full = np.asarray(fast.model.predict(images, verbose=0))[:, 1]
         np.testing.assert_allclose(rows["probability"].to_numpy(), full, rtol=1e-4, atol=1e-5)
     again = train_fold(_frozen(frozen_weights), index, 1, home=tmp_path)
-    assert again.info["feature_cache"]["computed"] == 0 and again.info["feature_cache"]["reused"] == 64
+    assert again.info["feature_cache"]["computed"] == 0 and again.info["feature_cache"]["reused"] == 88
     assert any((tmp_path / "cache" / "features").rglob("part-*.npz"))
 
 
@@ -143,3 +144,32 @@ def test_fine_tune_phase_continues_the_epoch_count(index, tmp_path, frozen_weigh
     assert [e for e, _ in reporter.epochs] == [1, 2, 3]
     assert reporter.info["epochs"] == 3
     assert 1 <= result.best_epoch <= 3
+
+
+def test_feature_path_builds_the_backbone_once_and_folds_keep_their_own_models(index, tmp_path, frozen_weights,
+                                                                             monkeypatch):
+    # The second fold reuses the first one's frozen backbone (no classifier is built) and
+    # decodes no image (every feature is cached); the first fold's returned model still gives
+    # its own numbers after the second fold put a different head on the shared backbone.
+    from glaucoma_core.data.pipeline import load_images
+    from glaucoma_core.networks import classifier
+    from glaucoma_core.training import frozen_backbone, trainer
+
+    frozen_backbone.clear()
+    first = train_fold(_frozen(frozen_weights, epochs=3), index, 1, home=tmp_path)
+    built, decoded = [], []
+    original_build, original_load = classifier.build_feature_extractor, trainer.load_images
+    monkeypatch.setattr(classifier, "build_feature_extractor", lambda *a, **k: built.append(1) or original_build(*a, **k))
+    monkeypatch.setattr(trainer, "load_images", lambda rows, *a, **k: decoded.append(len(rows)) or original_load(rows, *a, **k))
+    second = train_fold(_frozen(frozen_weights, epochs=3, learning_rate=1e-2, head_dense_units=8), index, 1,
+                        home=tmp_path)
+    assert built == [] and decoded == []
+    assert second.info["feature_cache"]["computed"] == 0
+    test = first.predictions[first.predictions["split"] == "test"]
+    images = load_images(test, 64).images.astype(np.float32)
+    for result in (first, second):
+        rows = result.predictions[result.predictions["split"] == "test"]
+        full = np.asarray(result.model.predict(images, verbose=0))[:, 1]
+        np.testing.assert_allclose(rows["probability"].to_numpy(), full, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(first.predictions["probability"], second.predictions["probability"])
+    assert second.model.get_layer("head_dense").units == 8
