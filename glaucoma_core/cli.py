@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "glaucoma_core.commands.app_commands",
     "glaucoma_core.commands.study_commands",
     "glaucoma_core.commands.report_commands",
+    "glaucoma_core.commands.serve_commands",
 )
 
 

@@ -77,16 +77,25 @@ def model_card(store, source: ExportSource, rule=None, *, n_resamples: int = 100
               f"- Network: `{config.get('backbone')}` (weights `{config.get('weights')}`, trainable "
               f"`{config.get('trainable')}`), input {config.get('input_size')} px RGB; preprocessing inside the model.",
               "- Positive class: glaucoma (label 1); the output is P(glaucoma)."]
-    if export_metadata:
-        lines.append(f"- SavedModel signatures: `serving_default` (uint8 pixels, any size, resized inside as "
-                     f"the workbench resizes) and `serve_bytes` (encoded image files); input size "
-                     f"{export_metadata.get('input_size')} px.")
-    from glaucoma_core.export.saved_model import outside_preparation
+    from glaucoma_core.export.saved_model import PREPARATION_FILE, outside_preparation
 
     preparation = outside_preparation(config)
-    lines.append(f"- Image preparation before the network: `{preparation}` (glaucoma_core.preparation; **not** inside "
-                 "the SavedModel: prepare inputs the same way)." if preparation else
-                 "- Image preparation before the network: none (decode and resize only).")
+    size = (export_metadata or {}).get("input_size", config.get("input_size"))
+    if export_metadata and preparation:
+        lines.append(f"- SavedModel signature: `serving_default` takes uint8 RGB pixels ({size} x {size}) "
+                     f"*prepared as in training* (there is no `serve_bytes`: a plain decode would feed the model "
+                     f"other pixels).")
+    elif export_metadata:
+        lines.append(f"- SavedModel signatures: `serving_default` (uint8 pixels, any size, resized inside as "
+                     f"the workbench resizes) and `serve_bytes` (encoded image files); input size {size} px.")
+    if preparation:
+        lines.append(f"- Image preparation before the network: `{preparation}` (glaucoma_core.preparation), "
+                     f"**not** inside the SavedModel; its settings are in `{PREPARATION_FILE}` beside it. Serve "
+                     f"files with `python -m glaucoma_core serve-export DIR IMAGE...` or "
+                     f"`glaucoma_core.export.serving.predict_files(DIR, files)`, which prepare each file exactly "
+                     f"as training did (`glaucoma_core.preparation.load_prepared_array`) and run the SavedModel.")
+    else:
+        lines.append("- Image preparation before the network: none (decode and resize only).")
     lines.append("")
 
     # ---- data

@@ -14,6 +14,15 @@ mean over the fold models. Two signatures:
 Both return ``probability`` (N,) float32 P(glaucoma), ``probability_sd`` (N,) the standard
 deviation over the fold models (ddof 1, 0 for one model), and ``fold_probabilities`` (N, K).
 
+Models trained on fundus-prepared images (:mod:`glaucoma_core.preparation`: field of view,
+optic-disc crop, illumination, resolution normalisation) need that preparation, which is
+NumPy/OpenCV code no SavedModel graph holds. Every export writes ``preparation.json`` beside
+the SavedModel (the settings, PREPARATION_VERSION, the input side); for a prepared model
+``serving_default`` takes the *prepared* pixels and there is no ``serve_bytes`` (a plain
+decode would feed it other pixels than in training): serve files with
+:func:`glaucoma_core.export.serving.predict_files` or ``python -m glaucoma_core serve-export``,
+which prepare each file with the trainer's own :func:`~glaucoma_core.preparation.load_prepared_array`.
+
 Limits of the bytes signature (send pixels to avoid them): the EXIF orientation is not applied,
 transparent PNGs are not composited over black, 16-bit PNGs and CMYK JPEGs are converted by
 TensorFlow's rules, not the workbench's.
@@ -33,6 +42,8 @@ from glaucoma_core.errors import UserError
 
 SAVED_MODEL_FORMAT = "glaucoma-workbench-savedmodel-1"
 METADATA_FILE = "export.json"
+#: The preparation settings beside the SavedModel (read by glaucoma_core.export.serving).
+PREPARATION_FILE = "preparation.json"
 OUTPUT_NAMES = ("probability", "probability_sd", "fold_probabilities")
 
 
@@ -46,13 +57,15 @@ def _input_size(model) -> int:
     return int(model_input_size(model))
 
 
-def build_serving_archive(models: Sequence, size: int):
-    """A ``keras.export.ExportArchive`` over ``models`` with the two serving signatures.
+def build_serving_archive(models: Sequence, size: int, *, with_bytes: bool = True):
+    """A ``keras.export.ExportArchive`` over ``models`` with the serving signatures.
 
     Args:
         models: Keras classifiers honouring the model contract (input float32 RGB 0..255 at
             ``size`` x ``size``, output column 1 = P(glaucoma)); one, or one per fold.
         size: the models' common input side.
+        with_bytes: add ``serve_bytes`` (encoded files, decoded plainly); off for models
+            whose inputs must be fundus-prepared first.
     """
     import keras
     import tensorflow as tf
@@ -88,8 +101,9 @@ def build_serving_archive(models: Sequence, size: int):
 
     archive.add_endpoint("serving_default", serve_pixels,
                          input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
-    archive.add_endpoint("serve_bytes", serve_bytes,
-                         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    if with_bytes:
+        archive.add_endpoint("serve_bytes", serve_bytes,
+                             input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     return archive
 
 
@@ -142,9 +156,9 @@ def export_saved_model(store, run_ids: Sequence[int], out: str | os.PathLike, *,
         description: what the export is of (reference, experiment, threshold...), stored in
             ``out/export.json`` with the signatures and the runs.
         overwrite: replace an existing folder (written beside it, then swapped in).
-        prepared_inputs: export models trained on fundus-prepared images (a preparation the
-            SavedModel does not hold) anyway; their inputs must then be prepared by
-            ``glaucoma_core.preparation`` first. Without it such runs are refused.
+        prepared_inputs: the caller will prepare the inputs itself (recorded in export.json;
+            the export is the same). Models trained on fundus-prepared images are exported
+            either way, with ``preparation.json`` and no ``serve_bytes`` (module docstring).
 
     Returns the metadata written to ``export.json``. Raises ExportError.
     """
@@ -155,15 +169,14 @@ def export_saved_model(store, run_ids: Sequence[int], out: str | os.PathLike, *,
         raise ExportError("nothing to export: no finished run with a model")
     out = Path(out).expanduser().resolve()
     _check_out(out, overwrite)
-    preparation = {run_id: outside_preparation(store.run(run_id)["config"]) for run_id in run_ids}
-    prepared = {r: key for r, key in preparation.items() if key}
-    if prepared and not prepared_inputs:
-        what = "; ".join(f"run {r}: {key}" for r, key in prepared.items())
-        raise ExportError(f"trained on images prepared before the network ({what}); the SavedModel holds the resize "
-                          "and preprocessing only, so it would see other pixels than in training. Pass "
-                          "--prepared-inputs to export it for images prepared with glaucoma_core.preparation")
-    if len(set(preparation.values())) > 1:
+    from glaucoma_core.preparation import PREPARATION_VERSION, PreparationSettings
+
+    settings = {run_id: PreparationSettings.from_config(store.run(run_id)["config"] or {}) for run_id in run_ids}
+    preparation = {run_id: s.key() for run_id, s in settings.items()}
+    if len(set(settings.values())) > 1:
         raise ExportError(f"the fold models were trained with different image preparations ({preparation})")
+    setting = next(iter(settings.values()))
+    prepared = setting.active
     models = []
     for run_id in run_ids:
         try:
@@ -180,21 +193,31 @@ def export_saved_model(store, run_ids: Sequence[int], out: str | os.PathLike, *,
         "runs": run_ids,
         "n_models": len(models),
         "input_size": size,
-        "signatures": {
-            "serving_default": {"input": "images: uint8 (N, H, W, 3) RGB, any size (resized inside, as Pillow "
-                                         "bilinear)", "outputs": list(OUTPUT_NAMES)},
-            "serve_bytes": {"input": "image_bytes: string (N,) encoded JPEG/PNG/BMP/GIF", "outputs": list(OUTPUT_NAMES)},
-        },
+        "signatures": _signatures(prepared, size),
         "output": "probability = P(glaucoma), the mean over the models; probability_sd their standard deviation",
-        "input_preparation": next(iter(preparation.values())) or None,
+        "input_preparation": setting.key() or None,
+        "inputs_prepared_by": ("the caller (--prepared-inputs)" if prepared_inputs else
+                               "glaucoma_core.export.serving (python -m glaucoma_core serve-export)") if prepared else None,
         **(description or {}),
     }
-    archive = build_serving_archive(models, size)
+    preparation_record = {
+        "preparation_version": PREPARATION_VERSION,
+        "settings": setting.as_dict(),
+        "key": setting.key(),
+        "input_size": size,
+        "prepares": prepared,
+        "how": ("prepare each file with glaucoma_core.preparation.load_prepared_array(file, input_size, "
+                "PreparationSettings(**settings)) and feed the uint8 result to serving_default; "
+                "glaucoma_core.export.serving.predict_files(DIR, files) does both") if prepared else
+               "none: serving_default takes decoded RGB pixels of any size, serve_bytes encoded files",
+    }
+    archive = build_serving_archive(models, size, with_bytes=not prepared)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         archive.write_out(str(staging), verbose=False)
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str) + "\n")
+        (staging / PREPARATION_FILE).write_text(json.dumps(preparation_record, indent=2) + "\n")
         if out.exists():
             old = out.with_name(f".{out.name}-old-{os.getpid()}")
             out.rename(old)
@@ -206,6 +229,19 @@ def export_saved_model(store, run_ids: Sequence[int], out: str | os.PathLike, *,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return metadata
+
+
+def _signatures(prepared: bool, size: int) -> dict:
+    """What export.json says each signature takes."""
+    if prepared:
+        return {"serving_default": {"input": f"images: uint8 (N, {size}, {size}, 3) RGB prepared as in training "
+                                             f"(see {PREPARATION_FILE}; glaucoma_core.export.serving does it)",
+                                    "outputs": list(OUTPUT_NAMES)}}
+    return {
+        "serving_default": {"input": "images: uint8 (N, H, W, 3) RGB, any size (resized inside, as Pillow "
+                                     "bilinear)", "outputs": list(OUTPUT_NAMES)},
+        "serve_bytes": {"input": "image_bytes: string (N,) encoded JPEG/PNG/BMP/GIF", "outputs": list(OUTPUT_NAMES)},
+    }
 
 
 def _check_out(out: Path, overwrite: bool) -> None:

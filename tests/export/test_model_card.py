@@ -60,3 +60,22 @@ def test_without_the_dataset_folder_the_card_says_what_was_not_checked(filled, t
     assert "target sensitivity 0.95" in text  # the default rule
     path = write_model_card(text, tmp_path / "out")
     assert path.name == MODEL_CARD_FILE and path.read_text() == text
+
+
+def test_card_of_a_prepared_model_says_which_inputs_the_savedmodel_takes_and_how_to_prepare_them(filled, tmp_path):
+    from glaucoma_core.export.saved_model import PREPARATION_FILE
+    from glaucoma_core.store import RunStore
+    from tests.export.conftest import record_fold
+    from tests.training.fakes import tiny_config
+
+    store = RunStore(tmp_path / "home")
+    config = tiny_config(feature_cache=False, prepare_disc_crop="auto")
+    run, _ = record_fold(store, None, 1, config, filled.data, seed=1, epochs=1)
+    metadata = {"input_size": 32, "signatures": {"serving_default": {}}}
+    text = model_card(store, resolve_source(store, f"run:{run}"), n_resamples=20, export_metadata=metadata,
+                      check_dataset=False)
+    assert "prepared as in training" in text and "no `serve_bytes`" in text
+    assert PREPARATION_FILE in text and "serve-export" in text and "crop=auto" in text
+    plain = model_card(filled.store, resolve_source(filled.store, f"run:{filled.run_ids[0]}"), n_resamples=20,
+                       export_metadata=metadata, check_dataset=False)
+    assert "`serve_bytes` (encoded image files)" in plain and "none (decode and resize only)" in plain

@@ -134,9 +134,12 @@ def test_one_run_and_output_folder_rules(filled, tmp_path):
 
 
 @pytest.mark.slow
-def test_models_trained_on_prepared_images_are_refused_unless_asked(filled, tmp_path):
-    """Fundus preparation (glaucoma_core.preparation) happens outside the network: a SavedModel
-    would see other pixels, so it is exported only when the caller says its inputs are prepared."""
+def test_models_trained_on_prepared_images_are_exported_with_their_preparation(filled, tmp_path):
+    """Fundus preparation (glaucoma_core.preparation) happens outside the network: the export
+    writes its settings to preparation.json, and the SavedModel takes prepared pixels only (no
+    serve_bytes, whose plain decode would feed the model other pixels than in training)."""
+    from glaucoma_core.export.saved_model import PREPARATION_FILE
+    from glaucoma_core.preparation import PREPARATION_VERSION
     from glaucoma_core.store import RunStore
 
     store = RunStore(tmp_path / "home")
@@ -144,8 +147,25 @@ def test_models_trained_on_prepared_images_are_refused_unless_asked(filled, tmp_
     run = store.create_run(None, 1, config, str(filled.data))
     store.save_model(run, filled.models[filled.run_ids[0]])
     store.finish_run(run, "finished")
-    with pytest.raises(UserError, match="--prepared-inputs"):
-        export_saved_model(store, [run], tmp_path / "refused")
-    assert not (tmp_path / "refused").exists()
-    metadata = export_saved_model(store, [run], tmp_path / "prepared", prepared_inputs=True)
-    assert "light=clahe" in metadata["input_preparation"]
+    metadata = export_saved_model(store, [run], tmp_path / "prepared")
+    assert "light=clahe" in metadata["input_preparation"] and set(metadata["signatures"]) == {"serving_default"}
+    spec = json.loads((tmp_path / "prepared" / PREPARATION_FILE).read_text())
+    assert spec["settings"]["illumination"] == "clahe" and spec["preparation_version"] == PREPARATION_VERSION
+    assert set(_load(tmp_path / "prepared").signatures) == {"serving_default"}
+    flagged = export_saved_model(store, [run], tmp_path / "flagged", prepared_inputs=True)
+    assert "caller" in flagged["inputs_prepared_by"]
+    # fold models trained with different preparations cannot be averaged
+    other = store.create_run(None, 2, {**config, "prepare_illumination": "graham"}, str(filled.data))
+    store.save_model(other, filled.models[filled.run_ids[1]])
+    store.finish_run(other, "finished")
+    with pytest.raises(UserError, match="different image preparations"):
+        export_saved_model(store, [run, other], tmp_path / "mixed")
+
+
+def test_plain_exports_record_no_preparation(exported):
+    from glaucoma_core.export.saved_model import PREPARATION_FILE
+
+    out, metadata = exported
+    spec = json.loads((out / PREPARATION_FILE).read_text())
+    assert spec["prepares"] is False and spec["key"] == "" and metadata["input_preparation"] is None
+    assert set(metadata["signatures"]) == {"serving_default", "serve_bytes"}
