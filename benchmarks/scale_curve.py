@@ -5,16 +5,21 @@ For each size N of ``--sizes`` (unique synthetic images at ``--size`` px, each i
 home, preset ``scale-<size>-<N>``), a fresh process runs, from a fresh workbench home:
 
 1. **scan**: ``glaucoma_core.data.index.scan_dataset`` over the N x 10 files (hashing, headers);
-2. **features**: every unique image decoded (``data.pipeline.load_images``) and its pooled
-   MobileNetV2 features computed into the feature cache (``training.feature_cache``), in chunks
-   of ``--chunk`` images so that memory holds one chunk of decoded images, not the dataset;
+2. **features**: the frozen backbone built once (``training.frozen_backbone``, the one the
+   trainer keeps for the process) and the pooled MobileNetV2 features of every unique image
+   computed into the feature cache through ``FeatureCache.features_of_rows`` with the trainer's
+   decode: only images without features are decoded, a chunk at a time, so memory holds one
+   chunk of decoded images (plus the process's decoded-image LRU, capped at
+   ``GLAUCOMA_IMAGE_CACHE_MB``), not the dataset;
 3. **cv**: ``training.trainer.train_fold`` on each of the 10 folds, frozen backbone, head only,
    features from the cache (as a cross-validation after the first fold).
 
 Each stage reports wall seconds, CPU seconds and its peak RSS (sampled from /proc every 20 ms).
 With two or more sizes, the growth exponent of each stage is the slope of log(time) against
-log(N) (least squares), and time and memory are projected to ``--project`` images (time by the
-power law; memory by a straight line through the measured peaks). The headline ratio compares
+log(N) (least squares), and time and memory are projected to ``--project`` images (time by
+each stage's power law, the total as their sum; memory by a straight line through the measured
+peaks less the decoded-image LRU, plus that LRU at the projected size, capped as it is). The
+headline ratio compares
 with linear growth: (smallest size's total time x largest N / smallest N) / the largest size's
 total time (above 1 = better than linear); ``exponents`` holds the fitted slopes.
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -53,7 +59,8 @@ def build_parser():
     p.add_argument("--epochs", type=int, default=20, help="head epochs per fold (early stopping, patience 10)")
     p.add_argument("--folds", type=int, default=10, help="folds of the CV stage (the first N)")
     p.add_argument("--batch", type=int, default=32, help="batch size")
-    p.add_argument("--chunk", type=int, default=512, help="images decoded at once in the features stage")
+    p.add_argument("--chunk", type=int, default=512, help=argparse_hidden())  # kept for old command lines
+    p.add_argument("--memory-gib", type=float, default=24.0, help="say whether the projection fits this much memory")
     p.add_argument("--project", type=int, default=100_000, help="project time and memory to this many images")
     p.add_argument("--one", type=int, default=None, help=argparse_hidden())
     return p
@@ -106,7 +113,8 @@ def _stage(name: str, results: dict):
             extra: dict = {}
             yield extra
         results[name] = {"seconds": round(timer.seconds, 2), "cpu_seconds": round(timer.cpu_seconds, 2),
-                         "peak_rss_mb": round(peak.peak_mb, 1), "rss_before_mb": round(peak.start_mb, 1), **extra}
+                         "peak_rss_mb": round(peak.peak_mb, 1), "rss_before_mb": round(peak.start_mb, 1),
+                         "load_average_1min": round(os.getloadavg()[0], 2), **extra}
 
     return block()
 
@@ -120,9 +128,9 @@ def run_one(args) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from glaucoma_core.data.index import scan_dataset, usable
-    from glaucoma_core.data.pipeline import load_images
-    from glaucoma_core.networks.classifier import build_classifier, feature_extractor
-    from glaucoma_core.training.feature_cache import FeatureCache, feature_key
+    from glaucoma_core.data.pipeline import IMAGE_CACHE, load_images
+    from glaucoma_core.training.feature_cache import COMPUTE_CHUNK, FeatureCache, feature_key
+    from glaucoma_core.training.frozen_backbone import frozen_extractor
     from glaucoma_core.training.trainer import train_fold
 
     stages: dict = {}
@@ -138,14 +146,16 @@ def run_one(args) -> dict:
         unique = rows.drop_duplicates("sha256").reset_index(drop=True)
         common.log(args, f"[{n}] features of {len(unique)} unique images ...")
         with _stage("features", stages) as extra:
-            model = build_classifier(config)
-            extractor = feature_extractor(model)
+            extractor = frozen_extractor(config)  # kept for the process: the CV stage reuses it
             cache = FeatureCache(feature_key(config), home)
-            for start in range(0, len(unique), args.chunk):
-                part = load_images(unique.iloc[start : start + args.chunk], args.size, cache=None)
-                cache.features(extractor, part.frame["sha256"].astype(str).tolist(), part.images)
-            extra.update(unique_images=int(len(unique)), computed=cache.computed)
-        del model, extractor
+            _, features, problems = cache.features_of_rows(
+                extractor, unique, lambda part: load_images(part, args.size, preparation=config))
+            extra.update(unique_images=int(len(unique)), computed=cache.computed, problems=len(problems),
+                         feature_mb=round(features.nbytes / 2**20, 1),
+                         image_cache_mb=round(IMAGE_CACHE._bytes / 2**20, 1),
+                         image_cache_cap_mb=round(IMAGE_CACHE.max_bytes / 2**20, 1),
+                         chunk=COMPUTE_CHUNK)
+        del features, extractor
         folds = sorted(int(f) for f in rows["fold"].dropna().unique())[: args.folds]
         common.log(args, f"[{n}] frozen CV over {len(folds)} folds ...")
         aucs, fold_seconds, epochs_run = [], [], []
@@ -195,19 +205,29 @@ def project_line(ns: list[int], values: list[float], target: int) -> float | Non
     return round(my + slope * (target - mx), 1)
 
 
+def project_lru(ns: list[int], held_mb: list[float], cap_mb: float, target: int) -> float:
+    """The decoded-image LRU's size at ``target`` images: what it held per image at the largest
+    size that did not reach its cap, times ``target``, capped at ``cap_mb``."""
+    below = [(n, h) for n, h in zip(ns, held_mb, strict=True) if h and h < 0.98 * cap_mb]
+    if not below:
+        return round(float(cap_mb if any(held_mb) else 0.0), 1)
+    n, h = below[-1]
+    return round(min(float(cap_mb), h / n * target), 1)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.one is not None:
         print(json.dumps(run_one(args)))
         return 0
     sizes = sorted(set(args.sizes))
-    if min(sizes) < 20 or args.epochs < 1 or args.chunk < 1:
-        raise SystemExit("--sizes must be >= 20 images, --epochs and --chunk >= 1")
+    if min(sizes) < 20 or args.epochs < 1:
+        raise SystemExit("--sizes must be >= 20 images, --epochs >= 1")
     points = []
     for n in sizes:
         command = [sys.executable, str(Path(__file__).resolve()), "--one", str(n), "--size", str(args.size),
                    "--alpha", str(args.alpha), "--epochs", str(args.epochs), "--folds", str(args.folds),
-                   "--batch", str(args.batch), "--chunk", str(args.chunk), "--seed", str(args.seed)]
+                   "--batch", str(args.batch), "--seed", str(args.seed)]
         if args.home:
             command += ["--home", args.home]
         if args.weights:
@@ -220,15 +240,28 @@ def main(argv=None) -> int:
         common.log(args, f"size {n}: " + json.dumps(points[-1]))  # each point as soon as it is measured
     ns = [p["images"] for p in points]
     curve = {}
+    lru = [p["stages"]["features"].get("image_cache_mb", 0.0) for p in points]
+    cap = points[-1]["stages"]["features"].get("image_cache_cap_mb", 0.0)
+    lru_at_target = project_lru(ns, lru, cap, args.project)
     for stage in STAGES:
         seconds = [p["stages"][stage]["seconds"] for p in points]
         rss = [p["stages"][stage]["peak_rss_mb"] for p in points]
         exponent = fit_exponent(ns, seconds)
+        # the LRU is in RSS from the features stage on; it stops growing at its cap
+        held = lru if stage != "scan" else [0.0] * len(ns)
+        peak = project_line(ns, [r - h for r, h in zip(rss, held, strict=True)], args.project)
+        if peak is not None and stage != "scan":
+            peak = round(peak + lru_at_target, 1)
         curve[stage] = {"seconds": seconds, "peak_rss_mb": rss, "exponent": exponent,
+                        "cpu_seconds": [p["stages"][stage]["cpu_seconds"] for p in points],
                         f"projected_seconds_{args.project}": project_power(ns, seconds, exponent, args.project),
-                        f"projected_peak_rss_mb_{args.project}": project_line(ns, rss, args.project)}
+                        f"projected_peak_rss_mb_{args.project}": peak}
     totals = [sum(p["stages"][s]["seconds"] for s in STAGES) for p in points]
     total_exponent = fit_exponent(ns, totals)
+    stage_projections = [curve[s][f"projected_seconds_{args.project}"] for s in STAGES]
+    projected_total = round(sum(stage_projections), 1) if None not in stage_projections else None
+    peaks = [curve[s][f"projected_peak_rss_mb_{args.project}"] for s in STAGES]
+    projected_peak = max(peaks) if None not in peaks else None
     result = {
         "benchmark": "scale_curve",
         "baseline": "linear growth from the smallest size (total time x N / N_smallest)",
@@ -240,9 +273,13 @@ def main(argv=None) -> int:
         "points": points,
         "curve": curve,
         "total_seconds": [round(t, 1) for t in totals],
-        f"projected_total_seconds_{args.project}": project_power(ns, totals, total_exponent, args.project),
+        f"projected_total_seconds_{args.project}": projected_total,
+        f"projected_peak_rss_mb_{args.project}": projected_peak,
+        f"projected_image_cache_mb_{args.project}": lru_at_target,
+        "fits_memory": None if projected_peak is None else projected_peak < args.memory_gib * 1024,
+        "memory_gib": args.memory_gib,
         "settings": {"size": args.size, "alpha": args.alpha, "epochs": args.epochs, "folds": args.folds,
-                     "batch": args.batch, "chunk": args.chunk, "seed": args.seed},
+                     "batch": args.batch, "seed": args.seed},
         "machine": common.machine(),
     }
     lines = [f"Scale curve at {args.size} px, MobileNetV2 alpha {args.alpha}, {args.folds} folds, "
@@ -255,8 +292,9 @@ def main(argv=None) -> int:
         c = curve[stage]
         lines.append(f"  {stage}: exponent {c['exponent']}; at {args.project} images ~"
                      f"{c[f'projected_seconds_{args.project}']} s, peak ~{c[f'projected_peak_rss_mb_{args.project}']} MB")
-    lines.append(f"  total exponent {total_exponent}; at {args.project} images ~"
-                 f"{result[f'projected_total_seconds_{args.project}']} s")
+    lines.append(f"  total exponent {total_exponent}; at {args.project} images ~{projected_total} s "
+                 f"(sum of the stages' projections), peak RSS ~{projected_peak} MB: "
+                 f"{'fits' if result['fits_memory'] else 'does NOT fit'} in {args.memory_gib:g} GiB")
     lines.append(f"  load average: {result['machine'].get('load_average')}")
     common.emit(result, args.json, lines)
     return 0

@@ -31,6 +31,15 @@ def test_exponent_of_a_power_law_and_projections():
     assert not math.isnan(scale_curve.fit_exponent([10, 20], [1.0, 2.0]))
 
 
+def test_decoded_image_lru_is_projected_per_image_up_to_its_cap():
+    # 1 MB per image below the cap: 500 at 500 images, the cap (2048) at 100,000
+    assert scale_curve.project_lru([100, 400], [100.0, 400.0], 2048.0, 500) == pytest.approx(500.0)
+    assert scale_curve.project_lru([100, 400], [100.0, 400.0], 2048.0, 100_000) == pytest.approx(2048.0)
+    # the largest size already at the cap: use the last size below it
+    assert scale_curve.project_lru([100, 4000], [100.0, 2048.0], 2048.0, 1000) == pytest.approx(1000.0)
+    assert scale_curve.project_lru([100, 400], [0.0, 0.0], 2048.0, 1000) == 0.0
+
+
 def test_peak_rss_sees_an_allocation():
     import numpy as np
 

@@ -92,13 +92,18 @@ def test_predict_latency_agrees_with_the_baseline(tiny_data):
 @pytest.mark.slow
 def test_scale_curve_fits_an_exponent_per_stage(tmp_path):
     data = parse(run_script("scale_curve", "--home", str(tmp_path / "home"), "--sizes", "20", "30", "--size", "32",
-                            "--epochs", "1", "--folds", "1", "--batch", "4", "--chunk", "7", "--json"))
+                            "--epochs", "1", "--folds", "1", "--batch", "4", "--project", "1000", "--json"))
     assert data["sizes"] == [20, 30]
     for point in data["points"]:
         assert point["files"] == 10 * point["images"]  # each image in all 10 folds
-        assert point["stages"]["features"]["computed"] == point["images"]
+        features = point["stages"]["features"]
+        assert features["computed"] == point["images"] and features["problems"] == 0
+        assert 0 < features["image_cache_mb"] <= features["image_cache_cap_mb"]
+        assert point["stages"]["cv"]["features_reused"] > 0  # the CV decoded nothing new
         assert all(point["stages"][s]["peak_rss_mb"] > 0 for s in ("scan", "features", "cv"))
     assert all(data["curve"][s]["exponent"] is not None for s in ("scan", "features", "cv"))
+    assert data["projected_total_seconds_1000"] > 0 and data["projected_peak_rss_mb_1000"] > 0
+    assert data["fits_memory"] is True  # a few hundred MB against 24 GiB
 
 
 @pytest.mark.slow
