@@ -30,6 +30,13 @@ RULE_METRICS = {
     "average_precision": "mean validation average precision over folds",
 }
 
+METRIC_LABELS = {  # short names for column headers and chart axes
+    "auc": "AUC",
+    "sens_at_spec95": "sensitivity at 95 % spec.",
+    "sens_at_spec85": "sensitivity at 85 % spec.",
+    "average_precision": "average precision",
+}
+
 
 def metric_of(name: str, labels, probabilities) -> float:
     """One threshold-free metric of one fold's images (NaN when undefined, e.g. one class)."""
