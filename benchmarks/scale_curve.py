@@ -62,6 +62,8 @@ def build_parser():
     p.add_argument("--chunk", type=int, default=512, help=argparse_hidden())  # kept for old command lines
     p.add_argument("--memory-gib", type=float, default=24.0, help="say whether the projection fits this much memory")
     p.add_argument("--project", type=int, default=100_000, help="project time and memory to this many images")
+    p.add_argument("--points", default=None,
+                   help="summarise the points of an earlier run's --json output (FILE) instead of running")
     p.add_argument("--one", type=int, default=None, help=argparse_hidden())
     return p
 
@@ -224,6 +226,12 @@ def main(argv=None) -> int:
     if min(sizes) < 20 or args.epochs < 1:
         raise SystemExit("--sizes must be >= 20 images, --epochs >= 1")
     points = []
+    if args.points:  # re-summarise an earlier run (its sizes and settings), e.g. with a new --project
+        earlier = json.loads(Path(args.points).read_text())
+        points = earlier["points"]
+        args.size, args.alpha, args.epochs, args.folds = (earlier["settings"][k] for k in ("size", "alpha", "epochs",
+                                                                                          "folds"))
+        sizes = []
     for n in sizes:
         command = [sys.executable, str(Path(__file__).resolve()), "--one", str(n), "--size", str(args.size),
                    "--alpha", str(args.alpha), "--epochs", str(args.epochs), "--folds", str(args.folds),
@@ -252,8 +260,9 @@ def main(argv=None) -> int:
         peak = project_line(ns, [r - h for r, h in zip(rss, held, strict=True)], args.project)
         if peak is not None and stage != "scan":
             peak = round(peak + lru_at_target, 1)
+        cpu = [p["stages"][stage]["cpu_seconds"] for p in points]
         curve[stage] = {"seconds": seconds, "peak_rss_mb": rss, "exponent": exponent,
-                        "cpu_seconds": [p["stages"][stage]["cpu_seconds"] for p in points],
+                        "cpu_seconds": cpu, "cpu_exponent": fit_exponent(ns, cpu),
                         f"projected_seconds_{args.project}": project_power(ns, seconds, exponent, args.project),
                         f"projected_peak_rss_mb_{args.project}": peak}
     totals = [sum(p["stages"][s]["seconds"] for s in STAGES) for p in points]
@@ -269,6 +278,7 @@ def main(argv=None) -> int:
         "ratios": {f"{s}_vs_linear": common.ratio(curve[s]["seconds"][0] * ns[-1] / ns[0], curve[s]["seconds"][-1])
                    for s in STAGES},
         "exponents": {**{s: curve[s]["exponent"] for s in STAGES}, "total": total_exponent},
+        "cpu_exponents": {s: curve[s]["cpu_exponent"] for s in STAGES},
         "sizes": ns,
         "points": points,
         "curve": curve,
@@ -282,6 +292,8 @@ def main(argv=None) -> int:
                      "batch": args.batch, "seed": args.seed},
         "machine": common.machine(),
     }
+    if args.points:  # the machine and load of the run that measured the points
+        result.update(machine=earlier["machine"], summarised_from=str(args.points))
     lines = [f"Scale curve at {args.size} px, MobileNetV2 alpha {args.alpha}, {args.folds} folds, "
              f"<= {args.epochs} head epochs; weights: {points[0]['weights']}"]
     for p in points:

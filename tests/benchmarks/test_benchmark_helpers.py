@@ -47,3 +47,28 @@ def test_peak_rss_sees_an_allocation():
         block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
         block.sum()
     assert peak.peak_mb - peak.start_mb > 40
+
+
+def test_points_of_an_earlier_run_are_summarised_again(tmp_path, capsys):
+    import json
+
+    def point(n):
+        stage = {"seconds": n / 10, "cpu_seconds": n / 20, "peak_rss_mb": 200 + n / 10, "load_average_1min": 1.0}
+        return {"images": n, "files": 10 * n, "weights": "w",
+                "stages": {"scan": dict(stage), "cv": dict(stage, fold_seconds=[1.0], epochs_run=[3], mean_test_auc=0.5),
+                           "features": dict(stage, image_cache_mb=n * 0.1, image_cache_cap_mb=2048.0)}}
+
+    earlier = {"points": [point(100), point(1000)], "machine": {"load_average": [9.0, 9.0, 9.0]},
+               "settings": {"size": 224, "alpha": 0.35, "epochs": 80, "folds": 10}}
+    path = tmp_path / "earlier.json"
+    path.write_text(json.dumps(earlier))
+    assert scale_curve.main(["--points", str(path), "--project", "10000", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["sizes"] == [100, 1000] and data["machine"] == earlier["machine"]
+    assert data["exponents"]["scan"] == pytest.approx(1.0) and data["cpu_exponents"]["cv"] == pytest.approx(1.0)
+    assert data["projected_total_seconds_10000"] == pytest.approx(3 * 1000.0)
+    # scan peak: the line 200 + n / 10; the others less the LRU (0.1 MB per image) plus the LRU at 10,000
+    assert data["curve"]["scan"]["projected_peak_rss_mb_10000"] == pytest.approx(1200.0)
+    assert data["projected_image_cache_mb_10000"] == pytest.approx(1000.0)
+    assert data["curve"]["features"]["projected_peak_rss_mb_10000"] == pytest.approx(1200.0)
+    assert data["fits_memory"] is True
