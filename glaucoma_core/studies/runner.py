@@ -1,6 +1,7 @@
-"""Run a study: each trial is one cross-validation experiment, trained fold by fold in this process.
+"""Run a study: each trial is one cross-validation experiment, trained fold by fold in this
+process (the default) or as Ray tasks (``executor='ray'``, see :mod:`glaucoma_core.studies.rounds`).
 
-Why one process: trials that share a frozen backbone share its features. The feature cache
+Why one process by default: trials that share a frozen backbone share its features. The feature cache
 (``training/feature_cache.py``) keeps them on disk under the home and in memory for the
 process, so the first fold of the first trial computes them and every later fold of every
 trial only fits a small head; the dataset is scanned and its index shared once per study.
@@ -14,12 +15,16 @@ A trial's life:
 2. Folds are trained one after another (``fold_run.execute_run``, as the ``cv`` command does).
    After each, the running mean of the folds' **validation** scores is reported to Optuna as
    the intermediate value of that step; when the pruner says the trial cannot catch up
-   (``median``: below the median of earlier trials after the same number of folds), the
-   trial's remaining queued runs are cancelled and the trial is marked pruned.
+   (``median``: after the warm-up folds, below the median of the completed trials' running
+   means over the same folds; see :mod:`glaucoma_core.studies.pruning`), the trial's remaining
+   queued runs are cancelled and the trial is marked pruned.
 3. The trial's value (``study.tell``) is the mean validation score over its folds.
 
 With ``screen_folds = k``, every trial first runs on the first k folds only; then the ``top``
 best go on to all the folds and the others' remaining runs are cancelled.
+
+With an executor other than local (``--executor ray``), several trials are asked at once and
+their folds sent in rounds, pruning between rounds: :mod:`glaucoma_core.studies.rounds`.
 
 Resuming: a killed study leaves its current trial RUNNING in Optuna and its finished folds
 finished in the run store. ``resume`` takes those trials up first, training only the folds
