@@ -183,13 +183,13 @@ def study_view(reference: str) -> None:
                "— : not defined (one fold gives no sd or interval; a test needs folds in common).")
     st.dataframe(table, hide_index=True, width="stretch")
     if report["trials"]:
-        left, right = st.columns([3, 2])
-        left.altair_chart(study_charts.parallel_coordinates(report), width="stretch")
-        right.altair_chart(study_charts.leaderboard_chart(report), width="stretch")
+        st.altair_chart(study_charts.parallel_coordinates(report), width="stretch")  # full width: one axis
+        left, right = st.columns(2)                                                    # per parameter
+        left.altair_chart(study_charts.leaderboard_chart(report), width="stretch")
         if report["importance"]["values"]:
-            st.altair_chart(study_charts.importance_chart(report), width="stretch")
+            right.altair_chart(study_charts.importance_chart(report), width="stretch")
         else:
-            st.caption(f"Parameter importance: {report['importance']['note']}.")
+            right.caption(f"Parameter importance: {report['importance']['note']}.")
     nested = report["nested"]
     if nested["per_fold"]:
         with st.expander("Nested cross-validation: the choice made again inside each outer fold"):

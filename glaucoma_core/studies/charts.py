@@ -73,7 +73,8 @@ def parallel_coordinates(report: dict) -> alt.Chart:
         .mark_line(point=True)
         .encode(
             x=alt.X("axis:N", sort=order, title=None,
-                    axis=alt.Axis(labelAngle=0, labelExpr="split(datum.label, '|')", labelLimit=220)),
+                    axis=alt.Axis(labelAngle=0, labelExpr="split(datum.label, '|')", labelLimit=180,
+                                  labelOverlap=False)),
             y=alt.Y("scaled:Q", title="lowest → highest value tried", scale=alt.Scale(domain=[0, 1]),
                     axis=alt.Axis(values=[0, 0.5, 1], format=".1f")),
             color=alt.Color("score:Q", title=f"valid {_label(metric)}", scale=alt.Scale(scheme="viridis")),
