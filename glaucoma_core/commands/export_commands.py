@@ -50,16 +50,18 @@ def register(subparsers) -> None:
 
     s = sub.add_parser("savedmodel", help="a run's model or an experiment's fold ensemble as a TensorFlow SavedModel",
                        description="Write a TensorFlow SavedModel (resize and preprocessing inside; signatures "
-                                   "serving_default: uint8 images (N,H,W,3) and serve_bytes: encoded files; output "
-                                   "P(glaucoma)) and a model card (model_card.md) into DIR. For an experiment, the "
+                                   "serving_default: uint8 images (N,H,W,3) and, for a model without fundus "
+                                   "preparation, serve_bytes: encoded files; output P(glaucoma)), preparation.json "
+                                   "(serve prepared models with serve-export) and a model card (model_card.md) "
+                                   "into DIR. For an experiment, the "
                                    "mean of its fold models. The decision threshold in the card is chosen on "
                                    "validation predictions (default: target sensitivity 0.95).")
     s.add_argument("target", metavar="RUN|EXPERIMENT", help="run (5, run:5) or experiment (exp:3 or its name)")
     s.add_argument("--out", required=True, metavar="DIR", help="folder to create for the SavedModel")
     s.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
     s.add_argument("--prepared-inputs", action="store_true",
-                   help="export a model trained on fundus-prepared images (field of view, disc crop, illumination, "
-                        "resolution normalisation: applied outside the network); its inputs must be prepared alike")
+                   help="record that the caller prepares inputs itself (a model trained on fundus-prepared images "
+                        "is exported either way; serve-export prepares files as training did)")
     add_threshold_options(s)
     s.add_argument("--bootstrap", type=positive_int, default=CARD_RESAMPLES, metavar="N",
                    help=f"bootstrap resamples of the intervals in the model card (default {CARD_RESAMPLES})")
@@ -152,7 +154,9 @@ def cmd_savedmodel(args) -> int:
     card = write_model_card(model_card(store, source, rule, n_resamples=args.bootstrap, export_metadata=metadata),
                             args.out)
     text = (f"{source.reference}: SavedModel of {metadata['n_models']} model(s) ({', '.join(f'run:{r}' for r in source.run_ids)}) "
-            f"in {args.out}\n  signatures: serving_default (uint8 images), serve_bytes (encoded files); input "
-            f"{metadata['input_size']} px\n  threshold {choice.threshold:.4f} ({rule_words(rule)}, chosen on "
+            f"in {args.out}\n  signatures: {', '.join(metadata['signatures'])}; input {metadata['input_size']} px\n"
+            + (f"  inputs must be prepared ({metadata['input_preparation']}): serve files with "
+               f"`python -m glaucoma_core serve-export {args.out} IMAGE...`\n" if metadata.get("input_preparation") else "")
+            + f"  threshold {choice.threshold:.4f} ({rule_words(rule)}, chosen on "
             f"{choice.n_valid} validation images)\n  model card: {card}")
     return _print(args, {**metadata, "out": str(args.out), "model_card": str(card)}, text)

@@ -108,7 +108,7 @@ class FeatureEpochMetrics(keras.callbacks.Callback):
         if logs is None:
             return
         for prefix, features, labels in self.splits:
-            probabilities = np.asarray(self.model(features, training=False), dtype=np.float64)[:, 1]
+            probabilities = np.asarray(self.model.predict_on_batch(features), dtype=np.float64)[:, 1]
             logs.update({prefix + name: value for name, value in epoch_metrics(labels, probabilities).items()})
 
 

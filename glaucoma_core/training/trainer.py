@@ -3,11 +3,18 @@
     result = train_fold(get_preset("cpu-small"), index, fold=1, reporter=PrintReporter())
 
 Steps: select the fold's usable rows (unusable ones are skipped and counted) -> check the
-config against the fold -> set up the device -> decode images once per content hash ->
-build the classifier -> train, either the whole model on images (tf.data, augmentation on
-the fly) or, when nothing in the backbone trains and augmentation is off, the head alone on
-cached backbone features -> optionally fine-tune the last backbone layers -> keep the best
-epoch's weights -> predict P(glaucoma) for every valid and test image.
+config against the fold -> set up the device -> then one of two paths:
+
+- images (something in the backbone trains, or augmentation is on): decode every image once
+  per content hash, build the classifier, train it on images (tf.data, augmentation on the
+  fly);
+- features (the backbone is frozen, no augmentation): take the frozen backbone kept in this
+  process (``frozen_backbone``), compute the pooled features of images not yet in the feature
+  cache (decoding only those, a chunk at a time), fit the head alone on the features; the
+  returned classifier is the backbone's layers plus that head.
+
+-> optionally fine-tune the last backbone layers (on images) -> keep the best epoch's
+weights -> predict P(glaucoma) for every valid and test image.
 
 The trainer never imports the run store or Streamlit; it talks through the reporter.
 """
@@ -22,7 +29,6 @@ import pandas as pd
 
 from glaucoma_core.config import ConfigError, TrainConfig
 from glaucoma_core.data.pipeline import (
-    LoadedImages,
     array_dataset,
     augmentation_layer,
     fold_splits,
@@ -290,13 +296,13 @@ def export_model(config: TrainConfig, trained):
     return fresh
 
 
-def _predictions(model, loaded: dict[str, LoadedImages], probabilities=None) -> pd.DataFrame:
+def _predictions(model, loaded: dict, probabilities=None) -> pd.DataFrame:
     """Per-image predictions of the valid and test splits.
 
     Args:
         model: the classifier (used when ``probabilities`` is None).
-        loaded: decoded images per split.
-        probabilities: optional LoadedImages -> P(glaucoma) array (the feature path's head).
+        loaded: per split, the decoded images (LoadedImages) or their features (FeatureSplit).
+        probabilities: optional part -> P(glaucoma) array (the feature path's head).
     """
     from glaucoma_core.training.predict import predict_probabilities
 
