@@ -48,6 +48,9 @@ def test_bad_input_is_one_line_without_a_traceback(tmp_path, study_data):
     assert "Traceback" not in result.stderr
     result = cli(tmp_path / "home", "show", "study:5")
     assert result.returncode == 2 and "no study" in result.stderr
+    result = cli(tmp_path / "home", "resume", "study:5", "--executor", "local", "--address", "127.0.0.1:6379")
+    assert result.returncode == 2 and "--address is for --executor ray" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
