@@ -136,9 +136,8 @@ def ray_train_run(home: str, run_id: int, train_fn: Callable | None = None) -> d
     try:  # progress to stderr: Ray forwards it to the driver, whose stdout may be JSON
         return execute_run(store, run_id, train_fn=train_fn,
                            echo=lambda message: print(message, file=sys.stderr, flush=True))
-    finally:
+    finally:  # no Keras session cleared: as locally, a reused worker keeps the frozen backbone
         store.close()
-        _clear_keras_session()  # the worker is reused for the next task
 
 
 def import_ray():
@@ -199,11 +198,3 @@ def _task_failed(store: RunStore, run_id: int, exc: Exception) -> dict:
     return {"run_id": run_id, "fold": run["fold"], "status": run["status"], "error": run["error"],
             "best_epoch": run.get("best_epoch"), "metrics": {}}
 
-
-def _clear_keras_session() -> None:
-    """Free the previous fold's graph before the next one (only when Keras is loaded)."""
-    if "keras" in sys.modules:
-        try:
-            sys.modules["keras"].backend.clear_session()
-        except Exception:  # pragma: no cover - best effort
-            pass
