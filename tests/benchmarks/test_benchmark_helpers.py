@@ -67,6 +67,7 @@ def test_points_of_an_earlier_run_are_summarised_again(tmp_path, capsys):
     assert data["sizes"] == [100, 1000] and data["machine"] == earlier["machine"]
     assert data["exponents"]["scan"] == pytest.approx(1.0) and data["cpu_exponents"]["cv"] == pytest.approx(1.0)
     assert data["projected_total_seconds_10000"] == pytest.approx(3 * 1000.0)
+    assert data["projected_total_seconds_linear_10000"] == pytest.approx(3 * 1000.0)  # a line through 0
     # scan peak: the line 200 + n / 10; the others less the LRU (0.1 MB per image) plus the LRU at 10,000
     assert data["curve"]["scan"]["projected_peak_rss_mb_10000"] == pytest.approx(1200.0)
     assert data["projected_image_cache_mb_10000"] == pytest.approx(1000.0)
