@@ -8,18 +8,29 @@ kept in memory, keyed by everything its features depend on (the feature cache's 
 options, weights file identity, input size, preprocessing, pooling, preparation) and the dtype
 policy. Each fold's saved classifier is that extractor's layers plus the fold's trained head
 (:func:`classifier_with_head`); the backbone layers are shared between those models, which is
-safe because on this path nothing ever changes them.
+safe because on this path nothing changes them. Should a caller train such a model further, the
+extractor's weights no longer match the fingerprint taken when it was built, and the next call
+builds a fresh one rather than serve features of changed weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from glaucoma_core.config import TrainConfig
 
 #: Extractors kept (each holds one backbone's weights); the least recently built goes first.
 MAX_EXTRACTORS = 2
-_EXTRACTORS: dict[str, object] = {}
+_EXTRACTORS: dict[str, tuple] = {}  # key -> (extractor, fingerprint of its weights as built)
+
+
+def weights_fingerprint(model) -> str:
+    """A digest of every weight of ``model`` (exact: any changed value changes it)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for variable in model.weights:
+        digest.update(variable.numpy().tobytes())
+    return digest.hexdigest()
 
 
 def frozen_extractor(config: TrainConfig, policy: str = "float32"):
@@ -37,13 +48,16 @@ def frozen_extractor(config: TrainConfig, policy: str = "float32"):
     from glaucoma_core.training.feature_cache import feature_key
 
     key = json.dumps([feature_key(config), policy], sort_keys=True, default=str)
-    extractor = _EXTRACTORS.get(key)
-    if extractor is None:
+    kept = _EXTRACTORS.get(key)
+    if kept is not None and weights_fingerprint(kept[0]) == kept[1]:
+        extractor = kept[0]
+    else:
+        _EXTRACTORS.pop(key, None)
         with dtype_policy(policy):
             extractor = build_feature_extractor(config)
         while len(_EXTRACTORS) >= MAX_EXTRACTORS:
             _EXTRACTORS.pop(next(iter(_EXTRACTORS)))
-        _EXTRACTORS[key] = extractor
+        _EXTRACTORS[key] = (extractor, weights_fingerprint(extractor))
     extractor.trainable = False  # a saved classifier made of its layers may have set it
     return extractor
 

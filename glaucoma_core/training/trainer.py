@@ -45,7 +45,9 @@ class FoldResult:
 
     Attributes:
         model: the trained classifier (best epoch's weights, float32, not compiled), ready for
-            ``RunStore.save_model``.
+            ``RunStore.save_model``. On the feature path its backbone layers are the process's
+            frozen extractor's (see training/frozen_backbone.py): save it or predict with it;
+            training it further makes the next fold build a fresh extractor.
         history: one dict per epoch: 'epoch' and the metric keys of the reporter protocol.
         predictions: DataFrame(split, path, sha256, label, probability) for every valid and
             test image, from the best model.

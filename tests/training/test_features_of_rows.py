@@ -74,3 +74,21 @@ def test_an_undecodable_image_drops_every_row_of_that_content(tmp_path):
     assert calls == [["sha0", "sha1", "sha2"]]  # one decode per content
     assert kept["path"].tolist() == ["/data/img0.png", "/data/img2.png"] and features.shape[0] == 2
     assert problems == {"/data/img1.png": "cannot decode", "/data/img3.png": "cannot decode"}
+
+
+def test_a_kept_extractor_whose_weights_changed_is_built_again(tmp_path):
+    # A model made of the kept extractor's layers and then trained further must not make
+    # later folds compute features with the changed weights.
+    from glaucoma_core.config import TrainConfig
+    from glaucoma_core.training import frozen_backbone
+
+    config = TrainConfig(backbone="small_cnn", input_size=16, weights="none", backbone_options={"filters": [4]},
+                         trainable="head", batch_size=4)
+    frozen_backbone.clear()
+    first = frozen_backbone.frozen_extractor(config)
+    assert frozen_backbone.frozen_extractor(config) is first
+    variable = first.weights[0]
+    variable.assign(variable.numpy() + 1.0)
+    again = frozen_backbone.frozen_extractor(config)
+    assert again is not first
+    assert frozen_backbone.frozen_extractor(config) is again
