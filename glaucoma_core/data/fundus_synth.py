@@ -645,8 +645,11 @@ def render_disc_crop(p: FundusParameters, layout: FullFieldLayout, image_size: i
     half = crop_frac * side / 2
     box = (truth["disc_center_x_px"] - half, truth["disc_center_y_px"] - half,
            truth["disc_center_x_px"] + half, truth["disc_center_y_px"] + half)
-    crop = Image.fromarray(square).resize((out_side, out_side), Image.BILINEAR, box=box,
-                                           reducing_gap=None)
+    # Pillow refuses a box beyond the image: pad the square with black (the camera's surround)
+    pad = int(math.ceil(max(0.0, -min(box[:2]), max(box[2:]) - side)))
+    padded = np.pad(square, ((pad, pad), (pad, pad), (0, 0))) if pad else square
+    crop = Image.fromarray(padded).resize((out_side, out_side), Image.BILINEAR,
+                                          box=tuple(v + pad for v in box), reducing_gap=None)
     # pixels beyond the rendered square: black, like the camera's surround
     arr = np.asarray(crop).copy()
     scale = out_side / (2 * half)

@@ -216,8 +216,8 @@ def _features_of_splits(config: TrainConfig, splits, size: int, device, home, in
     extractor = frozen_extractor(config, device.policy)
     cache = FeatureCache(feature_key(config), home)
 
-    def decode(rows):
-        return load_images(rows, size, preparation=config)
+    def decode(rows):  # not kept in the decoded-image cache: once its features exist, never read again
+        return load_images(rows, size, cache=None, preparation=config)
 
     parts = {}
     for name in ("train", "valid", "test"):

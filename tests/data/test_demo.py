@@ -409,3 +409,19 @@ def test_worker_processes_write_the_same_files_as_threads(small_dataset, tmp_pat
     by_procs = demo.render_demo_images(list(params), tmp_path / "ff_p", 48, processes=2,
                                        layouts=list(layouts), style="disc-crop")
     pd.testing.assert_frame_equal(by_threads, by_procs)
+
+
+def test_disc_crops_reaching_beyond_the_photograph_are_cut_with_a_black_surround():
+    # Crops near the field's edge reach beyond the rendered square; Pillow refuses such a box,
+    # so the square is padded with black first (images 19 and 22 of this draw used to raise).
+    import numpy as np
+
+    from glaucoma_core.data.fundus_synth import render_disc_crop, sample_full_field
+
+    drawn = list(sample_full_field(30, 11))
+    for p, layout in (drawn[19], drawn[22]):
+        image, truth = render_disc_crop(p, layout, 96)
+        assert image.shape[0] == image.shape[1] and image.dtype == np.uint8
+        corners = [image[:3, :3], image[:3, -3:], image[-3:, :3], image[-3:, -3:]]
+        assert any(int(c.max()) == 0 for c in corners)  # beyond the photograph: black
+        assert image.mean() > 10 and truth["disc_diameter_px"] > 0
