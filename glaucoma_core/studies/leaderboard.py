@@ -251,7 +251,7 @@ def _study_status(study, definition, running: bool) -> str:
 
     if running:
         return "running"
-    from glaucoma_core.studies.runner import started_trials
+    from glaucoma_core.studies.storage import started_trials
 
     trials = study.get_trials(deepcopy=False)
     budget = definition.n_trials

@@ -52,7 +52,7 @@ def run_trials(runner, folds: list[int], budget: int, parallel_trials: int | Non
     until ``budget`` trials have started."""
     import optuna
 
-    from glaucoma_core.studies.runner import started_trials
+    from glaucoma_core.studies.storage import started_trials
 
     study, d = runner.study, runner.definition
     size = int(parallel_trials or DEFAULT_PARALLEL_TRIALS)

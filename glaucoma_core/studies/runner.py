@@ -41,7 +41,7 @@ from collections.abc import Callable
 
 from glaucoma_core.errors import UserError
 from glaucoma_core.studies.definition import StudyDefinition
-from glaucoma_core.studies.storage import open_storage, resolve_study, study_ref
+from glaucoma_core.studies.storage import open_storage, resolve_study, started_trials, study_ref
 
 
 class StudyStopped(Exception):
@@ -446,13 +446,6 @@ def remember_executor(study, executor) -> None:
     ``study resume`` and the app's relaunch keep it; called once it is known to work (Ray
     connected), so that a wrong address is not remembered."""
     study.set_user_attr("executor", {"name": executor.name, "address": getattr(executor, "address", None)})
-
-
-def started_trials(study) -> int:
-    """Trials that have started (enqueued grid points waiting their turn are not counted)."""
-    import optuna
-
-    return sum(t.state != optuna.trial.TrialState.WAITING for t in study.get_trials(deepcopy=False))
 
 
 def runner_alive(study) -> bool:

@@ -56,3 +56,11 @@ def resolve_study(storage, reference) -> tuple[int, str]:
             return study_id, name
     known = ", ".join(study_ref(i) for i in sorted(studies)) or "none yet"
     raise UserError(f"no study {text!r} in this home (studies: {known})")
+
+
+def started_trials(study) -> int:
+    """Trials of the Optuna ``study`` that have started (enqueued grid points waiting their
+    turn are not counted)."""
+    import optuna
+
+    return sum(t.state != optuna.trial.TrialState.WAITING for t in study.get_trials(deepcopy=False))
