@@ -113,10 +113,16 @@ class FeatureEpochMetrics(keras.callbacks.Callback):
 
 
 def epoch_metrics(labels, probabilities) -> dict[str, float]:
-    """accuracy, auc, sensitivity, specificity, f1 of P(glaucoma) at 0.5; NaN where undefined."""
+    """accuracy, auc, sensitivity, specificity, f1 of P(glaucoma) at 0.5; NaN where undefined.
+
+    A diverged head (NaN probabilities) gets NaN for every metric: training goes on, and the
+    fold's end reports the divergence with its advice (fold_run).
+    """
     from glaucoma_core.evaluation import metrics
 
     labels = np.asarray(labels, dtype=np.int64)
+    if labels.size == 0 or not np.all(np.isfinite(probabilities)):
+        return dict.fromkeys(("accuracy", "auc", "sensitivity", "specificity", "f1"), math.nan)
     values, _ = metrics.rates_from_counts(**metrics.confusion_counts(labels, probabilities))
     area = metrics.auc(labels, probabilities) if len(np.unique(labels)) == 2 else math.nan
     return {"accuracy": values["accuracy"], "auc": area, "sensitivity": values["sensitivity"],

@@ -104,3 +104,8 @@ def test_feature_epoch_metrics_are_exact_and_reach_the_callbacks_after_them():
     logs = {}
     one_class.on_epoch_end(0, logs)
     assert np.isnan(logs["auc"]) and np.isnan(logs["sensitivity"]) and logs["specificity"] >= 0
+    from glaucoma_core.training.callbacks import epoch_metrics
+
+    diverged = epoch_metrics(labels, np.full(40, np.nan))
+    assert set(diverged) == {"accuracy", "auc", "sensitivity", "specificity", "f1"}
+    assert all(np.isnan(v) for v in diverged.values())
