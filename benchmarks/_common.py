@@ -59,6 +59,16 @@ def data_root(args) -> Path:
     return Path(resolve_data_root(args.data, home=args.home))
 
 
+def fold_numbers(root: Path) -> list[int]:
+    """The fold numbers of the fold folders under ``root``, ascending; SystemExit when none."""
+    from glaucoma_core.labels import fold_number
+
+    numbers = sorted(n for p in Path(root).iterdir() if p.is_dir() and (n := fold_number(p.name)) is not None)
+    if not numbers:
+        raise SystemExit(f"{root}: no fold_NN folders (the benchmark needs the fold layout)")
+    return numbers
+
+
 def fold_folder(root: Path, fold: int) -> Path:
     """The folder of fold ``fold`` under ``root`` (``fold_01``, ``Fold1``, ``1``... as the index reads them)."""
     from glaucoma_core.labels import fold_number

@@ -280,11 +280,7 @@ def main(argv=None) -> int:
     if args.epochs < 1 or args.folds < 1 or args.batch < 1:
         raise SystemExit("--epochs, --folds and --batch must be >= 1")
     root = common.data_root(args)
-    from glaucoma_core.labels import fold_number
-
-    available = sorted(n for p in root.iterdir() if p.is_dir() and (n := fold_number(p.name)) is not None)
-    if not available:
-        raise SystemExit(f"{root}: no fold_NN folders (the benchmark needs the fold layout)")
+    available = common.fold_numbers(root)
     folds = available[: args.folds]
     tf_info = common.tf_info()
 

@@ -153,11 +153,8 @@ def main(argv=None) -> int:
         raise SystemExit("--folds and --epochs must be >= 1")
     root = common.data_root(args)
     from glaucoma_core.data.index import scan_dataset
-    from glaucoma_core.labels import fold_number
 
-    available = sorted(n for p in root.iterdir() if p.is_dir() and (n := fold_number(p.name)) is not None)
-    if not available:
-        raise SystemExit(f"{root}: no fold_NN folders (the benchmark needs the fold layout)")
+    available = common.fold_numbers(root)
     folds = available[: args.folds]
     tf_info = common.tf_info()
     results = []

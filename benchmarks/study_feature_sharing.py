@@ -89,11 +89,7 @@ def main(argv=None) -> int:
     if args.trials < 1 or args.folds < 1 or args.epochs < 1:
         raise SystemExit("--trials, --folds and --epochs must be >= 1")
     root = common.data_root(args)
-    from glaucoma_core.labels import fold_number
-
-    available = sorted(n for p in root.iterdir() if p.is_dir() and (n := fold_number(p.name)) is not None)
-    if not available:
-        raise SystemExit(f"{root}: no fold folders (the benchmark needs the fold layout)")
+    available = common.fold_numbers(root)
     folds = ",".join(map(str, available[: args.folds]))
     weights = args.weights or (str(common.MOBILENETV2_035) if common.MOBILENETV2_035.is_file() else None)
     if weights is None:
